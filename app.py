@@ -1,0 +1,49 @@
+"""task-subdomains: each ECS Fargate task on its own HTTPS subdomain, no load balancer.
+
+Handlers only; the work lives in chalicelib. Function names are part of the contract
+(shared/DESIGN.md). Nothing here imports the ACME stack: the DNS function's cold start stays small.
+"""
+
+import functools
+import os
+
+from chalice import Chalice
+
+from chalicelib.aws_clients import client
+from chalicelib.chalice_events import tolerate_malformed_events
+from chalicelib.ec2_interfaces import NetworkInterfaces
+from chalicelib.ecs_tasks import EcsTasks
+from chalicelib.route53_zone import Route53Zone
+from chalicelib.settings import TaskDnsSettings
+from chalicelib.task_dns import TaskDns
+from chalicelib.task_events import EVENT_DETAIL_TYPE, EVENT_SOURCE
+
+app = Chalice(app_name="task-subdomains")
+
+
+@functools.cache
+def task_dns() -> TaskDns:
+    settings = TaskDnsSettings.from_environment()
+    return TaskDns(
+        settings,
+        tasks=EcsTasks(client("ecs"), settings.cluster_arn),
+        interfaces=NetworkInterfaces(client("ec2")),
+        zone=Route53Zone(client("route53"), settings.hosted_zone_id),
+    )
+
+
+# The rule filters on the stage's CLUSTER_ARN (chalice loads app.py with the stage's environment
+# when it deploys). Without one it matches nothing rather than every cluster in the account.
+@app.on_cw_event(
+    {
+        "source": [EVENT_SOURCE],
+        "detail-type": [EVENT_DETAIL_TYPE],
+        "detail": {"clusterArn": [os.environ.get("CLUSTER_ARN", "unset-CLUSTER_ARN")]},
+    },
+    name="update_task_dns",
+)
+def update_task_dns(event):
+    return task_dns().handle_event(event.to_dict())
+
+
+tolerate_malformed_events(update_task_dns)

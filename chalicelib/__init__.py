@@ -1,0 +1,1 @@
+"""task-subdomains: per-task DNS records and wildcard certificates for ECS Fargate."""

@@ -1,0 +1,47 @@
+"""Route53 adapter: read the record sets at a name, apply a change batch.
+
+IAM: route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.task_records import RecordSet, normalize_name
+
+# Route53 rejects a whole batch whose DELETE no longer matches or whose CREATE already exists
+# (moto says InvalidInput for the former). Both mean "the zone changed under us": read again.
+_CONFLICT_CODES = frozenset({"InvalidChangeBatch", "InvalidInput"})
+
+
+def is_change_conflict(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _CONFLICT_CODES
+
+
+class Route53Zone:
+    def __init__(self, client, zone_id: str):
+        self._client = client
+        self.zone_id = zone_id
+
+    def record_sets_at(self, name: str) -> list[RecordSet]:
+        name = normalize_name(name)
+        found: list[RecordSet] = []
+        request = {"HostedZoneId": self.zone_id, "StartRecordName": f"{name}.", "MaxItems": "20"}
+        while True:
+            page = self._client.list_resource_record_sets(**request)
+            for rrset in page["ResourceRecordSets"]:
+                record_set = RecordSet.from_route53(rrset)
+                if record_set.name != name:
+                    return found
+                found.append(record_set)
+            if not page.get("IsTruncated"):
+                return found
+            request.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
+
+    def change(self, changes: Sequence[dict[str, Any]], comment: str) -> str:
+        response = self._client.change_resource_record_sets(
+            HostedZoneId=self.zone_id,
+            ChangeBatch={"Comment": comment[:256], "Changes": list(changes)},
+        )
+        return response["ChangeInfo"]["Id"]

@@ -1,0 +1,62 @@
+"""Configuration read from the environment (names fixed by shared/DESIGN.md).
+
+Read at first use, not at import, so a misconfigured stage fails with an error that names the
+variable instead of a stack trace from somewhere deeper.
+"""
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.task_hostnames import is_valid_dns_name
+
+_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9_-]{1,255}$")
+_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+
+
+class ConfigurationError(ValueError):
+    """A configuration variable is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class TaskDnsSettings:
+    domain_prefix: str
+    hosted_zone_id: str
+    cluster_arn: str
+
+    @property
+    def record_owner_id(self) -> str:
+        # Records are owned per cluster: a deployment manages exactly one cluster's tasks, and a
+        # second deployment (another cluster, another stage) sharing the zone and even the
+        # prefix gets a different id. Hashed so public DNS does not reveal the account id.
+        return hashlib.sha256(self.cluster_arn.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TaskDnsSettings":
+        domain_prefix = _required(environ, "DOMAIN_PREFIX").lower().rstrip(".")
+        if not is_valid_dns_name(domain_prefix):
+            raise ConfigurationError(
+                f"DOMAIN_PREFIX={domain_prefix!r} is not a DNS name "
+                "(dot-separated labels of a-z, 0-9 and '-', e.g. eu-west-2.browser.example.com)"
+            )
+        zone_id = _required(environ, "HOSTED_ZONE_ID").removeprefix("/hostedzone/")
+        if not _ZONE_ID.match(zone_id):
+            raise ConfigurationError(
+                f"HOSTED_ZONE_ID={zone_id!r} is not a Route53 hosted zone id (e.g. Z0123456789ABC)"
+            )
+        cluster_arn = _required(environ, "CLUSTER_ARN")
+        if not _CLUSTER_ARN.match(cluster_arn):
+            raise ConfigurationError(
+                f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN "
+                "(arn:aws:ecs:<region>:<account>:cluster/<name>)"
+            )
+        return cls(domain_prefix=domain_prefix, hosted_zone_id=zone_id, cluster_arn=cluster_arn)
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set; see README 'Configuration'")
+    return value

@@ -1,0 +1,118 @@
+"""Keeps one task's records in step with an ECS Task State Change event.
+
+Reads the zone, decides with chalicelib.task_records, writes one change batch. When the zone
+changed between read and write (another invocation, another deployment), Route53 rejects the
+batch and we read and decide again.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.ec2_interfaces import NetworkInterfaces
+from chalicelib.ecs_tasks import EcsTasks
+from chalicelib.logs import logger
+from chalicelib.route53_zone import Route53Zone, is_change_conflict
+from chalicelib.settings import TaskDnsSettings
+from chalicelib.task_events import (
+    IgnoreEvent,
+    PublishRecords,
+    RemoveRecords,
+    TaskEventPlan,
+    is_starting_or_running,
+    plan_task_event,
+)
+from chalicelib.task_records import RecordPlan, RecordSet, plan_publish, plan_removal
+
+_CHANGE_ATTEMPTS = 3
+
+
+class TaskDns:
+    def __init__(self, settings: TaskDnsSettings, tasks: EcsTasks,
+                 interfaces: NetworkInterfaces, zone: Route53Zone):
+        self._settings = settings
+        self._tasks = tasks
+        self._interfaces = interfaces
+        self._zone = zone
+
+    def handle_event(self, event: Any) -> dict[str, Any]:
+        plan = plan_task_event(event, self._settings)
+        if isinstance(plan, PublishRecords):
+            return self.publish(plan)
+        if isinstance(plan, RemoveRecords):
+            return self.remove(plan)
+        return _ignored(plan)
+
+    def publish(self, plan: PublishRecords) -> dict[str, Any]:
+        keys = {"task_id": plan.task_id, "hostname": plan.hostname}
+        # Events are unordered: a PENDING or RUNNING event may arrive after the task stopped.
+        # The task's current state, not the event's, decides whether a record may exist.
+        if not self._still_running(plan.task_arn):
+            logger.info("Task is no longer running; stale event, removing any records", **keys)
+            return self.remove(RemoveRecords(plan.task_arn, plan.task_id, plan.hostname))
+
+        addresses = self._interfaces.public_addresses(plan.network_interface_id)
+        if addresses is None:
+            logger.info("Network interface is gone; nothing to publish",
+                        network_interface_id=plan.network_interface_id, **keys)
+            return {"outcome": "no-interface", **keys}
+        if not addresses:
+            logger.info("Network interface has no public IP; nothing to publish",
+                        network_interface_id=plan.network_interface_id, **keys)
+            return {"outcome": "no-public-ip", **keys}
+
+        owner_id = self._settings.record_owner_id
+        result = self._converge(
+            plan.hostname, lambda existing: plan_publish(plan.hostname, existing, addresses, owner_id)
+        )
+        keys.update(ipv4=list(addresses.ipv4), ipv6=list(addresses.ipv6))
+        if result.outcome == "foreign":
+            logger.warning("A record we do not own exists at this name; leaving it alone", **keys)
+            return {"outcome": "foreign", **keys}
+        logger.info(f"Task records {result.outcome}", outcome=result.outcome, **keys)
+
+        # The task may have stopped, and its STOPPED event been handled, while we were writing.
+        # One more look closes that window so no record outlives its task.
+        if result.changes and not self._still_running(plan.task_arn):
+            logger.info("Task stopped while its records were written; removing them", **keys)
+            return self.remove(RemoveRecords(plan.task_arn, plan.task_id, plan.hostname))
+        return {"outcome": result.outcome, **keys}
+
+    def remove(self, plan: RemoveRecords) -> dict[str, Any]:
+        keys = {"task_id": plan.task_id, "hostname": plan.hostname}
+        owner_id = self._settings.record_owner_id
+        result = self._converge(plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id))
+        if result.outcome == "foreign":
+            logger.warning("Records at this name are not ours; leaving them alone", **keys)
+        else:
+            logger.info(f"Task records {result.outcome}", outcome=result.outcome, **keys)
+        return {"outcome": result.outcome, **keys}
+
+    def _still_running(self, task_arn: str) -> bool:
+        status = self._tasks.current_status(task_arn)
+        return status is not None and is_starting_or_running(status.desired_status, status.last_status)
+
+    def _converge(self, hostname: str, decide: Callable[[list[RecordSet]], RecordPlan]) -> RecordPlan:
+        for attempt in range(1, _CHANGE_ATTEMPTS + 1):
+            result = decide(self._zone.record_sets_at(hostname))
+            if not result.changes:
+                return result
+            try:
+                change_id = self._zone.change(result.changes, comment=f"task-subdomains: {hostname}")
+            except ClientError as error:
+                if not is_change_conflict(error) or attempt == _CHANGE_ATTEMPTS:
+                    raise
+                logger.info("Zone changed under us; reading it again", hostname=hostname,
+                            attempt=attempt, error=str(error))
+                continue
+            logger.debug("Change submitted", hostname=hostname, change_id=change_id,
+                         zone_id=self._zone.zone_id)
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _ignored(plan: IgnoreEvent) -> dict[str, Any]:
+    log = logger.warning if plan.malformed else logger.info
+    log(f"Event ignored: {plan.reason}", reason=plan.reason, **plan.context)
+    return {"outcome": "malformed" if plan.malformed else "ignored", "reason": plan.reason}

@@ -1,0 +1,93 @@
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from embedded_stack.aws import ACCOUNT_ID, REGION, running_moto_server  # noqa: E402
+from tests.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster  # noqa: E402
+
+CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{CLUSTER_NAME}"
+
+
+@pytest.fixture(scope="session")
+def emulated_aws():
+    with running_moto_server() as aws, pytest.MonkeyPatch.context() as patch:
+        for name, value in aws.environment().items():
+            patch.setenv(name, value)
+        # app.py reads CLUSTER_ARN when it is imported (the event rule's filter), as on deploy.
+        patch.setenv("CLUSTER_ARN", CLUSTER_ARN)
+        patch.setenv("DOMAIN_PREFIX", DOMAIN_PREFIX)
+        patch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+        yield aws
+
+
+@pytest.fixture
+def aws(emulated_aws):
+    """A clean emulated account, and app clients and settings built afresh for it."""
+    emulated_aws.reset()
+    import app
+
+    app.task_dns.cache_clear()
+    yield emulated_aws
+    app.task_dns.cache_clear()
+
+
+@pytest.fixture
+def cluster(aws, monkeypatch) -> FargateCluster:
+    cluster = FargateCluster(CLUSTER_ARN)
+    monkeypatch.setenv("HOSTED_ZONE_ID", cluster.zone_id)
+    return cluster
+
+
+@pytest.fixture(autouse=True)
+def no_retry_backoff(monkeypatch):
+    """botocore's retry backoff is the only clock on the DNS path; tests do not wait on it."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+@pytest.fixture
+def app_module(aws):
+    import app
+
+    return app
+
+
+@pytest.fixture
+def logs():
+    """The app's structured log lines, parsed, as CloudWatch would receive them."""
+    from chalicelib.logs import logger
+
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(logger.registered_formatter.format(record)))
+
+    handler = Collect()
+    logging.getLogger(logger.name).addHandler(handler)
+    yield lines
+    logging.getLogger(logger.name).removeHandler(handler)
+
+
+@pytest.fixture
+def aws_calls(app_module):
+    """(service, operation) of every AWS API call the app's clients make from now on."""
+    from chalicelib.aws_clients import client
+
+    calls: list[tuple[str, str]] = []
+
+    def record(model, **_):
+        calls.append((model.service_model.service_name, model.name))
+
+    for service in ("ecs", "ec2", "route53"):
+        client(service).meta.events.register("before-call", record)
+    yield calls
+    for service in ("ecs", "ec2", "route53"):
+        client(service).meta.events.unregister("before-call", record)
