@@ -1,0 +1,28 @@
+# Everything installs itself: a fresh Debian machine with Python 3.11 needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+
+.PHONY: test bench-cold-start pebble clean
+
+test: $(STAMP) pebble
+	$(BIN)/python -m pytest -q
+
+bench-cold-start: $(STAMP)
+	$(BIN)/python bench/cold_start.py
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Pebble, Let's Encrypt's test CA (Debian package), for the certificate tests and the demo.
+pebble:
+	@command -v pebble >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y pebble; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache

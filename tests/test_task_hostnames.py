@@ -1,0 +1,43 @@
+import pytest
+
+from chalicelib.task_hostnames import hostname_for_task, is_valid_dns_name, task_id_from_arn
+
+PREFIX = "eu-west-2.browser.example.com"
+
+
+@pytest.mark.parametrize("arn, task_id", [
+    ("arn:aws:ecs:eu-west-2:123456789012:task/user-sessions/3f2c0e1d9a8b4c7d8e6f5a4b3c2d1e9a",
+     "3f2c0e1d9a8b4c7d8e6f5a4b3c2d1e9a"),
+    ("arn:aws:ecs:eu-west-2:123456789012:task/0b69d5c0-d655-4695-98cd-5d2d526d9d5a",
+     "0b69d5c0-d655-4695-98cd-5d2d526d9d5a"),
+    ("arn:aws-cn:ecs:cn-north-1:123456789012:task/c/abc", "abc"),
+])
+def test_task_id_is_the_last_segment_of_either_arn_format(arn, task_id):
+    assert task_id_from_arn(arn) == task_id
+
+
+@pytest.mark.parametrize("arn", [
+    "", "abc", "arn:aws:ecs:eu-west-2:123456789012:cluster/user-sessions",
+    "arn:aws:ecs:eu-west-2:123456789012:task/", "arn:aws:ec2:eu-west-2:123456789012:task/abc",
+    "arn:aws:ecs:eu-west-2:123456789012:task/a/b/c",
+])
+def test_anything_but_a_task_arn_has_no_task_id(arn):
+    assert task_id_from_arn(arn) is None
+
+
+def test_hostname_is_task_id_under_prefix_in_lower_case():
+    assert hostname_for_task("3F2C0E1D9A8B", PREFIX) == f"3f2c0e1d9a8b.{PREFIX}"
+
+
+@pytest.mark.parametrize("task_id", [
+    "evil.example.org", "a" * 64, "", "-leading", "trailing-", "under_score", "ünïcode", "sp ace",
+    "x\x00y", "*", "..",
+])
+def test_task_id_that_is_not_one_dns_label_gets_no_hostname(task_id):
+    assert hostname_for_task(task_id, PREFIX) is None
+
+
+def test_hostname_longer_than_dns_allows_is_refused():
+    long_prefix = ".".join(["a" * 63] * 3)
+    assert is_valid_dns_name(long_prefix)
+    assert hostname_for_task("b" * 63, long_prefix) is None
