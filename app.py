@@ -7,7 +7,7 @@ Handlers only; the work lives in chalicelib. Function names are part of the cont
 import functools
 import os
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.aws_clients import client
 from chalicelib.chalice_events import tolerate_malformed_events
@@ -47,3 +47,15 @@ def update_task_dns(event):
 
 
 tolerate_malformed_events(update_task_dns)
+
+
+@app.schedule(Rate(12, unit=Rate.HOURS), name="renew_certificates")
+def renew_certificates(event):
+    # Imported here: the ACME stack (acme, josepy) stays off the DNS functions' cold start.
+    from chalicelib.certificate_renewal import renew_certificates as renew
+
+    return renew(event.to_dict())
+
+
+# Invoked by hand with {"force": true}, which has none of a scheduled event's fields.
+tolerate_malformed_events(renew_certificates)

@@ -35,18 +35,18 @@ class TaskDnsSettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TaskDnsSettings":
-        domain_prefix = _required(environ, "DOMAIN_PREFIX").lower().rstrip(".")
+        domain_prefix = required_variable(environ, "DOMAIN_PREFIX").lower().rstrip(".")
         if not is_valid_dns_name(domain_prefix):
             raise ConfigurationError(
                 f"DOMAIN_PREFIX={domain_prefix!r} is not a DNS name "
                 "(dot-separated labels of a-z, 0-9 and '-', e.g. eu-west-2.browser.example.com)"
             )
-        zone_id = _required(environ, "HOSTED_ZONE_ID").removeprefix("/hostedzone/")
+        zone_id = required_variable(environ, "HOSTED_ZONE_ID").removeprefix("/hostedzone/")
         if not _ZONE_ID.match(zone_id):
             raise ConfigurationError(
                 f"HOSTED_ZONE_ID={zone_id!r} is not a Route53 hosted zone id (e.g. Z0123456789ABC)"
             )
-        cluster_arn = _required(environ, "CLUSTER_ARN")
+        cluster_arn = required_variable(environ, "CLUSTER_ARN")
         if not _CLUSTER_ARN.match(cluster_arn):
             raise ConfigurationError(
                 f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN "
@@ -55,7 +55,7 @@ class TaskDnsSettings:
         return cls(domain_prefix=domain_prefix, hosted_zone_id=zone_id, cluster_arn=cluster_arn)
 
 
-def _required(environ: Mapping[str, str], name: str) -> str:
+def required_variable(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(f"{name} is not set; see README 'Configuration'")

@@ -1,0 +1,190 @@
+"""ACME adapter (certbot's `acme` library): account, order, DNS-01, finalize.
+
+Reads top to bottom like the protocol, one log line per step. The ACME client trusts the CA
+bundle requests is given (REQUESTS_CA_BUNDLE), so a local Pebble needs no special case.
+Polling uses the injected sleep and clock, never the library's fixed one-second sleeps.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import josepy as jose
+from acme import challenges, client, crypto_util, errors, messages
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from chalicelib.certificate_config import CertificateSpec
+from chalicelib.dns_challenges import Route53Challenges
+from chalicelib.logs import logger
+
+USER_AGENT = "task-subdomains (+acme-python)"
+
+
+class IssuanceError(RuntimeError):
+    """The ACME server refused or failed the order; the message says where and what came back."""
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    private_key_pem: str
+    fullchain_pem: str
+
+
+@dataclass(frozen=True)
+class Poller:
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    timeout_seconds: float = 300.0
+    interval_seconds: float = 1.0
+
+
+def new_private_key_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def account_jwk(key_material: str) -> tuple[jose.JWK, jose.JWASignature]:
+    """The account key from a PEM (what we write) or a JWK JSON document (older deployments)."""
+    text = key_material.strip()
+    if text.startswith("{"):
+        jwk = jose.JWK.json_loads(text)
+    else:
+        jwk = jose.JWK.load(text.encode())
+    if isinstance(jwk.key, rsa.RSAPrivateKey):
+        return jwk, jose.RS256
+    if isinstance(jwk.key, ec.EllipticCurvePrivateKey) and jwk.key.curve.name == "secp256r1":
+        return jwk, jose.ES256
+    raise IssuanceError("ACME account key must be RSA or EC P-256")
+
+
+class _PatientNetwork(client.ClientNetwork):
+    """Retries a badNonce rejection more than once.
+
+    The library retries once; servers may reject any nonce (Pebble rejects 5% by default), and two
+    in a row over the dozen requests of an issuance is common enough to fail real runs.
+    """
+
+    BAD_NONCE_ATTEMPTS = 5
+
+    def post(self, *args, **kwargs):
+        for attempt in range(1, self.BAD_NONCE_ATTEMPTS + 1):
+            try:
+                return super().post(*args, **kwargs)
+            except messages.Error as error:
+                if error.code != "badNonce" or attempt == self.BAD_NONCE_ATTEMPTS:
+                    raise
+                logger.debug("ACME server rejected our nonce; retrying", attempt=attempt)
+
+
+class AcmeIssuer:
+    def __init__(self, directory_url: str, account_key: str, contact_email: str | None, poller: Poller):
+        jwk, alg = account_jwk(account_key)
+        self._key = jwk
+        self._poller = poller
+        self._net = _PatientNetwork(jwk, alg=alg, user_agent=USER_AGENT)
+        self._client = client.ClientV2(client.ClientV2.get_directory(directory_url, self._net), self._net)
+        self._contact_email = contact_email
+
+    def register(self) -> str:
+        """The account URL; creates the account, or finds the existing one for this key."""
+        registration = messages.NewRegistration.from_data(
+            email=self._contact_email, terms_of_service_agreed=True)
+        try:
+            account = self._client.new_account(registration)
+            logger.info("Registered ACME account", account_url=account.uri)
+            return account.uri
+        except errors.ConflictError as existing:
+            self._net.account = messages.RegistrationResource(uri=existing.location, body=messages.Registration())
+            logger.info("Using existing ACME account", account_url=existing.location)
+            return existing.location
+
+    def renewal_time(self, fullchain_pem: str) -> datetime | None:
+        """The ACME server's suggested renewal time (ARI), or None when it offers none."""
+        try:
+            suggested, _next_check = self._client.renewal_time(fullchain_pem.encode())
+        except errors.ARIError as error:
+            logger.warning("ACME renewal information unavailable; using the lifetime rule", error=str(error))
+            return None
+        return suggested
+
+    def issue(self, spec: CertificateSpec, dns: Route53Challenges) -> IssuedCertificate:
+        private_key_pem = new_private_key_pem()
+        csr_pem = crypto_util.make_csr(private_key_pem.encode(), list(spec.domains))
+        order = self._client.new_order(csr_pem, profile=spec.profile)
+        logger.info("ACME order created", domains=list(spec.domains), order_url=order.uri, profile=spec.profile)
+
+        pending = [a for a in order.authorizations if a.body.status == messages.STATUS_PENDING]
+        logger.info("Authorizations to solve", pending=[a.body.identifier.value for a in pending],
+                    reused=len(order.authorizations) - len(pending))
+        answers = [(authz, self._dns01(authz)) for authz in pending]
+        values_by_name: dict[str, list[str]] = {}
+        for authz, challenge in answers:
+            name = challenge.chall.validation_domain_name(authz.body.identifier.value)
+            values_by_name.setdefault(name, []).append(challenge.chall.validation(self._key))
+
+        try:
+            if values_by_name:
+                dns.publish(values_by_name)
+                logger.info("Challenge records in sync", names=sorted(values_by_name))
+            for authz, challenge in answers:
+                self._client.answer_challenge(challenge, challenge.response(self._key))
+            for authz, _ in answers:
+                self._await_valid(authz)
+            logger.info("Authorizations valid; finalizing", domains=list(spec.domains))
+            fullchain = self._finalize(order)
+        finally:
+            if values_by_name:
+                _clean_up(dns, values_by_name)
+        logger.info("Certificate issued", domains=list(spec.domains))
+        return IssuedCertificate(private_key_pem=private_key_pem, fullchain_pem=fullchain)
+
+    @staticmethod
+    def _dns01(authz: messages.AuthorizationResource) -> messages.ChallengeBody:
+        for challenge in authz.body.challenges:
+            if isinstance(challenge.chall, challenges.DNS01):
+                return challenge
+        raise IssuanceError(f"ACME server offers no dns-01 challenge for {authz.body.identifier.value}")
+
+    def _await_valid(self, authz: messages.AuthorizationResource) -> None:
+        deadline = self._poller.clock() + self._poller.timeout_seconds
+        name = authz.body.identifier.value
+        while True:
+            authz, _response = self._client.poll(authz)
+            status = authz.body.status
+            if status == messages.STATUS_VALID:
+                return
+            if status != messages.STATUS_PENDING:
+                problems = [str(c.error) for c in authz.body.challenges if c.error is not None]
+                raise IssuanceError(f"authorization for {name} is {status}: {'; '.join(problems) or 'no detail'}")
+            if self._poller.clock() >= deadline:
+                raise IssuanceError(f"authorization for {name} still pending after {self._poller.timeout_seconds:.0f}s")
+            self._poller.sleep(self._poller.interval_seconds)
+
+    def _finalize(self, order: messages.OrderResource) -> str:
+        order = self._client.begin_finalization(order)
+        deadline = self._poller.clock() + self._poller.timeout_seconds
+        while True:
+            body = order.body
+            if body.status == messages.STATUS_VALID and body.certificate is not None:
+                return self._post_as_get(body.certificate).text
+            if body.status == messages.STATUS_INVALID:
+                raise IssuanceError(f"order {order.uri} became invalid: {body.error}")
+            if self._poller.clock() >= deadline:
+                raise IssuanceError(f"order {order.uri} still {body.status} after {self._poller.timeout_seconds:.0f}s")
+            self._poller.sleep(self._poller.interval_seconds)
+            order = order.update(body=messages.Order.from_json(self._post_as_get(order.uri).json()))
+
+    def _post_as_get(self, url: str):
+        return self._net.post(url, None, new_nonce_url=self._client.directory["newNonce"])
+
+
+def _clean_up(dns: Route53Challenges, values_by_name: dict[str, list[str]]) -> None:
+    # Best effort: a cleanup failure is logged and never hides the error that got us here.
+    try:
+        dns.remove(values_by_name)
+        logger.info("Challenge records removed", names=sorted(values_by_name))
+    except Exception as error:  # noqa: BLE001 - whatever it is, the original outcome must win
+        logger.error("Could not remove challenge records; the next run will overwrite them",
+                     names=sorted(values_by_name), error=repr(error))

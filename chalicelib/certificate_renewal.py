@@ -1,0 +1,108 @@
+"""renew_certificates: for each configured certificate, issue or renew when due, store, notify.
+
+One failing certificate does not stop the others; the run raises at the end if any failed, so
+the failure shows in Lambda's error metric and alarms.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from chalicelib.acme_account import AcmeAccountStore
+from chalicelib.acme_issuer import AcmeIssuer, Poller, new_private_key_pem
+from chalicelib.aws_clients import client
+from chalicelib.certificate_config import CertificateSpec, RenewalSettings
+from chalicelib.certificate_store import CertificateStore
+from chalicelib.dns_challenges import ChangeWaiter, Route53Challenges
+from chalicelib.logs import logger
+from chalicelib.notifications import Notifier
+from chalicelib.renewal_policy import renewal_decision
+
+
+class RenewalFailed(RuntimeError):
+    """At least one certificate could not be issued; each failure was logged and notified."""
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Everything time-related, injected so tests never really wait."""
+
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    poll_interval_seconds: float = 1.0
+    dns_interval_seconds: float = 2.0
+
+
+def is_forced(event: Any) -> bool:
+    """`{"force": true}` as the payload, or as the detail of a scheduled event's input."""
+    if not isinstance(event, dict):
+        return False
+    detail = event.get("detail")
+    return event.get("force") is True or (isinstance(detail, dict) and detail.get("force") is True)
+
+
+class CertificateRenewal:
+    def __init__(self, settings: RenewalSettings, clocks: Clocks = Clocks()):
+        self._settings = settings
+        self._clocks = clocks
+        self._store = CertificateStore(client("s3"))
+        self._notifier = Notifier(client("sns"))
+        self._accounts = AcmeAccountStore(client("ssm"), settings.account_key_parameter,
+                                          settings.account_url_parameter)
+        self._issuer: AcmeIssuer | None = None
+
+    def run(self, force: bool) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        failed = []
+        for spec in self._settings.certificates:
+            try:
+                results[spec.label] = self._renew_if_due(spec, force)
+            except Exception as error:  # noqa: BLE001 - isolate certificates from one another
+                logger.exception("Certificate renewal failed", domains=list(spec.domains))
+                self._notifier.failure(spec, error)
+                results[spec.label] = {"outcome": "failed", "error": f"{type(error).__name__}: {error}"}
+                failed.append(spec.label)
+        if failed:
+            raise RenewalFailed(f"renewal failed for: {'; '.join(failed)}")
+        return results
+
+    def _renew_if_due(self, spec: CertificateSpec, force: bool) -> dict[str, Any]:
+        stored = self._store.load(spec)
+        ari_time = None
+        if stored is not None and not force:
+            ari_time = self._acme().renewal_time(stored.fullchain_pem)
+        decision = renewal_decision(stored.facts if stored else None, spec.domains,
+                                    self._clocks.now(), ari_time, force)
+        renew_at = decision.renew_at.isoformat() if decision.renew_at else None
+        if not decision.due:
+            logger.info("Certificate not due", domains=list(spec.domains), reason=decision.reason,
+                        renew_at=renew_at)
+            return {"outcome": "not-due", "renew_at": renew_at}
+        logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
+
+        dns = Route53Challenges(client("route53"), spec.zone_id, ChangeWaiter(
+            sleep=self._clocks.sleep, clock=self._clocks.monotonic,
+            interval_seconds=self._clocks.dns_interval_seconds))
+        issued = self._acme().issue(spec, dns)
+        facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
+        logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
+                    prefix=spec.prefix, serial=facts.serial, not_after=facts.not_after.isoformat())
+        self._notifier.success(spec, facts)
+        return {"outcome": "issued", "serial": facts.serial, "not_after": facts.not_after.isoformat()}
+
+    def _acme(self) -> AcmeIssuer:
+        if self._issuer is None:
+            key = self._accounts.load_or_create_key(new_private_key_pem)
+            issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
+                                Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
+                                       interval_seconds=self._clocks.poll_interval_seconds))
+            self._accounts.save_account_url(issuer.register())
+            self._issuer = issuer
+        return self._issuer
+
+
+def renew_certificates(event: Any, clocks: Clocks = Clocks()) -> dict[str, Any]:
+    return CertificateRenewal(RenewalSettings.from_environment(), clocks).run(force=is_forced(event))

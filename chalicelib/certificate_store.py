@@ -1,0 +1,87 @@
+"""S3 adapter: the issued certificate, under the item's certStoragePrefix.
+
+Keys (README "Storage"): cert.pem (full chain, leaf first), key.pem (private key), bundle.pem
+(key then full chain: one GET gives a matching pair), metadata.json (names, serial, validity).
+Everything is written with server-side encryption. metadata.json goes last: a reader that sees
+new metadata sees the new certificate everywhere.
+
+IAM: s3:GetObject and s3:PutObject on <bucket>/<prefix>*.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from chalicelib.certificate_config import CertificateSpec
+from chalicelib.renewal_policy import CertificateFacts
+
+CERT_KEY = "cert.pem"
+PRIVATE_KEY_KEY = "key.pem"
+BUNDLE_KEY = "bundle.pem"
+METADATA_KEY = "metadata.json"
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    fullchain_pem: str
+    facts: CertificateFacts
+
+
+def certificate_facts(fullchain_pem: str) -> CertificateFacts:
+    leaf = x509.load_pem_x509_certificate(fullchain_pem.encode())
+    try:
+        names = tuple(leaf.extensions.get_extension_for_oid(
+            ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = ()
+    return CertificateFacts(
+        names=names,
+        serial=format(leaf.serial_number, "x"),
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+    )
+
+
+def metadata_document(facts: CertificateFacts, issued_at: datetime) -> dict:
+    return {
+        "names": list(facts.names),
+        "serial": facts.serial,
+        "notBefore": facts.not_before.isoformat(),
+        "notAfter": facts.not_after.isoformat(),
+        "issuedAt": issued_at.astimezone(timezone.utc).isoformat(),
+        "files": {"fullchain": CERT_KEY, "privateKey": PRIVATE_KEY_KEY, "bundle": BUNDLE_KEY},
+    }
+
+
+class CertificateStore:
+    def __init__(self, client):
+        self._client = client
+
+    def load(self, spec: CertificateSpec) -> StoredCertificate | None:
+        try:
+            body = self._client.get_object(Bucket=spec.bucket, Key=spec.key(CERT_KEY))["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        fullchain = body.decode()
+        return StoredCertificate(fullchain_pem=fullchain, facts=certificate_facts(fullchain))
+
+    def save(self, spec: CertificateSpec, private_key_pem: str, fullchain_pem: str,
+             issued_at: datetime) -> CertificateFacts:
+        facts = certificate_facts(fullchain_pem)
+        self._put(spec, PRIVATE_KEY_KEY, private_key_pem, "application/x-pem-file")
+        self._put(spec, CERT_KEY, fullchain_pem, "application/x-pem-file")
+        self._put(spec, BUNDLE_KEY, private_key_pem.rstrip("\n") + "\n" + fullchain_pem, "application/x-pem-file")
+        self._put(spec, METADATA_KEY, json.dumps(metadata_document(facts, issued_at), indent=2), "application/json")
+        return facts
+
+    def _put(self, spec: CertificateSpec, name: str, body: str, content_type: str) -> None:
+        self._client.put_object(
+            Bucket=spec.bucket, Key=spec.key(name), Body=body.encode(),
+            ContentType=content_type, ServerSideEncryption="AES256",
+        )
