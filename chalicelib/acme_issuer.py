@@ -12,7 +12,7 @@ from datetime import datetime
 import josepy as jose
 from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.certificate_config import CertificateSpec
 from chalicelib.dns_challenges import Route53Challenges
@@ -52,9 +52,10 @@ def account_jwk(key_material: str) -> tuple[jose.JWK, jose.JWASignature]:
         jwk = jose.JWK.json_loads(text)
     else:
         jwk = jose.JWK.load(text.encode())
-    if isinstance(jwk.key, rsa.RSAPrivateKey):
+    # josepy wraps the cryptography key, so ask the JWK class, then the curve it proxies.
+    if isinstance(jwk, jose.JWKRSA):
         return jwk, jose.RS256
-    if isinstance(jwk.key, ec.EllipticCurvePrivateKey) and jwk.key.curve.name == "secp256r1":
+    if isinstance(jwk, jose.JWKEC) and jwk.key.curve.name == "secp256r1":
         return jwk, jose.ES256
     raise IssuanceError("ACME account key must be RSA or EC P-256")
 

@@ -91,3 +91,33 @@ def aws_calls(app_module):
     yield calls
     for service in ("ecs", "ec2", "route53"):
         client(service).meta.events.unregister("before-call", record)
+
+
+@pytest.fixture(scope="session")
+def dns_server(emulated_aws):
+    import boto3
+
+    from embedded_stack.dns_server import running_dns_server
+
+    with running_dns_server(boto3.client("route53")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pebble(dns_server):
+    """Pebble validating DNS-01 for real against our DNS server; the ACME client trusts its listener."""
+    from embedded_stack.pebble import running_pebble
+
+    with running_pebble(dns_server.port) as ca, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REQUESTS_CA_BUNDLE", str(ca.listener_ca_path))
+        yield ca
+
+
+@pytest.fixture
+def fast_clocks():
+    """Real time (Pebble validates asynchronously) but polled every 20 ms instead of every second."""
+    import time
+
+    from chalicelib.certificate_renewal import Clocks
+
+    return Clocks(sleep=time.sleep, poll_interval_seconds=0.02, dns_interval_seconds=0.02)

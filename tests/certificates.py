@@ -1,0 +1,84 @@
+"""Helpers for the certificate tests: the AWS resources a CERTIFICATES item points at, and checks."""
+
+import json
+from typing import Any
+
+import boto3
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import DNSName
+from cryptography.x509.verification import PolicyBuilder, Store
+
+
+class CertificateTarget:
+    """A hosted zone, bucket and topics (with SQS queues subscribed, to read the notices)."""
+
+    def __init__(self, zone_name: str, tag: str):
+        self.route53 = boto3.client("route53")
+        self.s3 = boto3.client("s3")
+        self.sns = boto3.client("sns")
+        self.sqs = boto3.client("sqs")
+        self.zone_name = zone_name
+        self.zone_id = self.route53.create_hosted_zone(
+            Name=zone_name, CallerReference=f"certs-{tag}")["HostedZone"]["Id"].split("/")[-1]
+        self.bucket = f"certs-{tag}"
+        self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        self.success_topic, self.success_queue = self._topic_with_queue(f"certs-ok-{tag}")
+        self.failure_topic, self.failure_queue = self._topic_with_queue(f"certs-failed-{tag}")
+        self.prefix = f"{zone_name}/"
+
+    def item(self, domains: list[str], **extra: Any) -> dict[str, Any]:
+        return {"domains": domains, "zoneId": self.zone_id, "certStorageBucketName": self.bucket,
+                "certStoragePrefix": self.prefix, "successSnsTopicArn": self.success_topic,
+                "failureSnsTopicArn": self.failure_topic, **extra}
+
+    def _topic_with_queue(self, name: str) -> tuple[str, str]:
+        topic = self.sns.create_topic(Name=name)["TopicArn"]
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        return topic, queue_url
+
+    def notices(self, queue_url: str) -> list[dict[str, str]]:
+        messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        return {o["Key"]: {"etag": o["ETag"], "modified": o["LastModified"]} for o in listing}
+
+    def read(self, name: str) -> str:
+        return self.s3.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read().decode()
+
+    def txt_values(self, name: str) -> list[str]:
+        records = self.route53.list_resource_record_sets(
+            HostedZoneId=self.zone_id, StartRecordName=name, StartRecordType="TXT", MaxItems="1")
+        return sorted(v["Value"] for r in records["ResourceRecordSets"]
+                      if r["Name"].rstrip(".") == name and r["Type"] == "TXT" for v in r["ResourceRecords"])
+
+
+def pem_certificates(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode())
+
+
+def verify_chain(fullchain_pem: str, root_pem: str, hostname: str) -> None:
+    """Raises unless the chain leads from a leaf valid for hostname to the given root."""
+    leaf, *intermediates = pem_certificates(fullchain_pem)
+    store = Store(pem_certificates(root_pem))
+    verifier = PolicyBuilder().store(store).build_server_verifier(DNSName(hostname))
+    verifier.verify(leaf, intermediates)
+
+
+def key_matches(private_key_pem: str, fullchain_pem: str) -> bool:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    leaf = pem_certificates(fullchain_pem)[0]
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_key().public_bytes(serialization.Encoding.PEM, public) == \
+        leaf.public_key().public_bytes(serialization.Encoding.PEM, public)
+
+
+def san_names(fullchain_pem: str) -> set[str]:
+    leaf = pem_certificates(fullchain_pem)[0]
+    return set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+               .get_values_for_type(x509.DNSName))

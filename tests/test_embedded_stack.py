@@ -1,0 +1,180 @@
+"""The embedded DNS server and Pebble, for real: records come from emulated Route53 over UDP and TCP,
+and Pebble validates DNS-01 through that server."""
+
+import ipaddress
+import json
+import ssl
+import time
+import urllib.request
+
+import boto3
+import josepy as jose
+import pytest
+from acme import challenges, client, crypto_util, messages
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from dnslib import RCODE
+
+from embedded_stack.dns_server import running_dns_server
+from embedded_stack.pebble import running_pebble
+
+ZONE = "example.com"
+SUBZONE = "browser.example.com"  # a zone of its own: the longest suffix wins
+HOST = "host.example.com"
+
+
+@pytest.fixture(scope="module")
+def local_dns(emulated_aws):
+    with running_dns_server(boto3.client("route53")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def local_pebble(local_dns):
+    # No nonce rejections: this checks Pebble, not the ACME client's badNonce retry.
+    with running_pebble(local_dns.port, extra_env={"PEBBLE_WFE_NONCEREJECT": "0"}) as pebble:
+        yield pebble
+
+
+class Zones:
+    def __init__(self):
+        self.route53 = boto3.client("route53")
+        self.ids = {
+            name: self.route53.create_hosted_zone(Name=name, CallerReference=name)["HostedZone"]["Id"]
+            for name in (ZONE, SUBZONE)
+        }
+
+    def upsert(self, name: str, record_type: str, values: list[str], ttl: int = 60) -> None:
+        zone = max((z for z in self.ids if name == z or name.endswith("." + z)), key=len)
+        self.route53.change_resource_record_sets(HostedZoneId=self.ids[zone], ChangeBatch={"Changes": [{
+            "Action": "UPSERT", "ResourceRecordSet": {
+                "Name": name, "Type": record_type, "TTL": ttl,
+                "ResourceRecords": [{"Value": v} for v in values]}}]})
+
+
+@pytest.fixture
+def zones(aws, local_dns):
+    zones = Zones()
+    zones.upsert(HOST, "A", ["192.0.2.10", "192.0.2.11"], ttl=60)
+    zones.upsert(HOST, "AAAA", ["2001:db8::10"], ttl=60)
+    zones.upsert(HOST, "TXT", ['"plain"', '"with spaces and \\"quotes\\""', '"part1" "part2"'], ttl=300)
+    yield zones
+    local_dns.clear_overrides()
+
+
+def test_a_aaaa_and_txt_come_from_the_zone(zones, local_dns):
+    assert sorted(local_dns.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]
+    assert [ipaddress.ip_address(a) for a in local_dns.resolve(HOST, "AAAA")] == [
+        ipaddress.ip_address("2001:db8::10")]
+    assert sorted(local_dns.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
+
+
+def test_answers_are_authoritative_with_the_record_ttl_and_txt_character_strings(zones, local_dns):
+    reply = local_dns.query(HOST, "TXT")
+    assert reply.header.aa == 1
+    assert {rr.ttl for rr in reply.rr} == {300}
+    assert sorted(rr.rdata.data for rr in reply.rr) == [
+        [b"part1", b"part2"], [b"plain"], [b'with spaces and "quotes"']]
+
+
+def test_names_are_matched_without_case_or_trailing_dot(zones, local_dns):
+    assert sorted(local_dns.resolve("HOST.Example.COM.", "A")) == ["192.0.2.10", "192.0.2.11"]
+
+
+def test_the_longest_matching_zone_answers(zones, local_dns):
+    zones.upsert("task.browser.example.com", "A", ["198.51.100.7"])
+    zones.upsert("other.example.com", "A", ["198.51.100.8"])
+    assert local_dns.resolve("task.browser.example.com", "A") == ["198.51.100.7"]
+    assert local_dns.resolve("other.example.com", "A") == ["198.51.100.8"]
+
+
+def test_changes_are_seen_on_the_next_query(zones, local_dns):
+    assert local_dns.resolve("later.example.com", "A") == []
+    zones.upsert("later.example.com", "A", ["198.51.100.9"])
+    assert local_dns.resolve("later.example.com", "A") == ["198.51.100.9"]
+
+
+@pytest.mark.parametrize("name", ["missing.example.com", "example.org", "deep.missing.browser.example.com"])
+def test_names_that_are_not_there_are_nxdomain(zones, local_dns, name):
+    assert local_dns.query(name, "A").header.rcode == RCODE.NXDOMAIN
+    assert local_dns.resolve(name, "A") == []
+
+
+@pytest.mark.parametrize("rdtype", ["MX", "CAA"])
+def test_an_existing_name_without_the_asked_type_is_noerror_and_empty(zones, local_dns, rdtype):
+    reply = local_dns.query(HOST, rdtype)
+    assert (reply.header.rcode, reply.rr) == (RCODE.NOERROR, [])
+
+
+def test_override_replaces_the_zone_txt_until_cleared(zones, local_dns):
+    local_dns.override_txt(HOST + ".", ["forged", "x" * 300])
+    reply = local_dns.query(HOST, "TXT")
+    assert sorted(len(part) for rr in reply.rr for part in rr.rdata.data) == [6, 45, 255]
+    assert sorted(local_dns.resolve(HOST, "TXT")) == ["forged", "x" * 300]
+    assert sorted(local_dns.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]  # other types untouched
+
+    local_dns.override_txt("nowhere.example.com", [])
+    assert local_dns.query("nowhere.example.com", "TXT").header.rcode == RCODE.NOERROR
+
+    local_dns.clear_overrides()
+    assert sorted(local_dns.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
+
+
+def test_tcp_answers_like_udp(zones, local_dns):
+    assert sorted(local_dns.resolve(HOST, "TXT", tcp=True)) == sorted(local_dns.resolve(HOST, "TXT"))
+    assert local_dns.query("missing.example.com", "A", tcp=True).header.rcode == RCODE.NXDOMAIN
+
+
+def test_pebble_serves_an_acme_directory_and_its_issuing_chain(local_pebble):
+    context = ssl.create_default_context(cafile=local_pebble.listener_ca_path)
+    with urllib.request.urlopen(local_pebble.directory_url, context=context) as response:
+        directory = json.load(response)
+    assert {"newNonce", "newAccount", "newOrder"} <= directory.keys()
+
+    root = x509.load_pem_x509_certificate(local_pebble.root_pem().encode())
+    intermediate = x509.load_pem_x509_certificate(local_pebble.intermediate_pem().encode())
+    assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    intermediate.verify_directly_issued_by(root)
+
+
+def _settled(acme: client.ClientV2, authorization: messages.AuthorizationResource) -> messages.Authorization:
+    # Pebble validates asynchronously; poll briefly rather than wait a fixed time.
+    deadline = time.monotonic() + 10
+    while authorization.body.status == messages.STATUS_PENDING and time.monotonic() < deadline:
+        time.sleep(0.02)
+        authorization, _ = acme.poll(authorization)
+    return authorization.body
+
+
+def _answer_dns01(pebble, name: str, publish) -> messages.Authorization:
+    """Order a certificate for name, publish(challenge name, key authorization digest), answer."""
+    account_key = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+    network = client.ClientNetwork(account_key, alg=jose.ES256, verify_ssl=pebble.listener_ca_path)
+    acme = client.ClientV2(client.ClientV2.get_directory(pebble.directory_url, network), network)
+    acme.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
+    certificate_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (authorization,) = acme.new_order(crypto_util.make_csr(certificate_key, [name])).authorizations
+    dns01 = next(c for c in authorization.body.challenges if isinstance(c.chall, challenges.DNS01))
+    publish(dns01.chall.validation_domain_name(name), dns01.chall.validation(account_key))
+    acme.answer_challenge(dns01, dns01.chall.response(account_key))
+    return _settled(acme, authorization)
+
+
+def test_pebble_validates_dns01_against_the_zone_through_the_dns_server(zones, local_pebble):
+    def publish(name, value):
+        zones.upsert(name, "TXT", [f'"{value}"'])
+
+    assert _answer_dns01(local_pebble, "task.browser.example.com", publish).status == messages.STATUS_VALID
+
+
+def test_pebble_sees_an_overridden_txt_and_rejects_it(zones, local_dns, local_pebble):
+    def publish(name, value):
+        zones.upsert(name, "TXT", [f'"{value}"'])
+        local_dns.override_txt(name, ["not-the-key-authorization"])
+
+    authorization = _answer_dns01(local_pebble, "task.browser.example.com", publish)
+    assert authorization.status == messages.STATUS_INVALID
+    (failed,) = [c for c in authorization.challenges if c.error]
+    assert "Correct value not found" in failed.error.detail

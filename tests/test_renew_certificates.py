@@ -1,0 +1,141 @@
+"""renew_certificates against real Pebble, validating DNS-01 through our DNS server."""
+
+import json
+
+import boto3
+import pytest
+
+from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
+from embedded_stack.pebble import running_pebble
+from tests.certificates import CertificateTarget, key_matches, san_names, verify_chain
+
+PREFIX = "eu-west-2.browser.example.com"
+OTHER_PREFIX = "eu-west-1.browser.example.net"
+
+
+@pytest.fixture
+def target(aws, pebble, dns_server, monkeypatch):
+    dns_server.clear_overrides()
+    target = CertificateTarget("example.com", "primary")
+    monkeypatch.setenv("WORKSPACE", "tests")
+    monkeypatch.setenv("ACME_DIRECTORY_URL", pebble.directory_url)
+    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX])]))
+    return target
+
+
+def renew(clocks, force=False):
+    return renew_certificates({"force": True} if force else {}, clocks)
+
+
+def test_apex_and_wildcard_are_issued_stored_and_announced(target, pebble, fast_clocks):
+    result = renew(fast_clocks)
+
+    assert result[f"*.{PREFIX}, {PREFIX}"]["outcome"] == "issued"
+    fullchain, key = target.read("cert.pem"), target.read("key.pem")
+    verify_chain(fullchain, pebble.root_pem(), f"3f2c9a.{PREFIX}")
+    verify_chain(fullchain, pebble.root_pem(), PREFIX)
+    assert san_names(fullchain) == {f"*.{PREFIX}", PREFIX}
+    assert key_matches(key, fullchain)
+    bundle = target.read("bundle.pem")
+    assert bundle.startswith("-----BEGIN PRIVATE KEY-----") and key.strip() in bundle and fullchain in bundle
+    metadata = json.loads(target.read("metadata.json"))
+    assert set(metadata["names"]) == {f"*.{PREFIX}", PREFIX}
+    assert metadata["serial"] and metadata["notBefore"] < metadata["notAfter"]
+    head = target.s3.head_object(Bucket=target.bucket, Key=target.prefix + "key.pem")
+    assert head["ServerSideEncryption"] == "AES256"
+    (notice,) = target.notices(target.success_queue)
+    assert PREFIX in notice["Subject"] and f"*.{PREFIX}" in notice["Message"]
+    assert target.txt_values(f"_acme-challenge.{PREFIX}") == []
+
+
+def test_second_scheduled_run_skips_and_writes_nothing(target, fast_clocks):
+    renew(fast_clocks)
+    target.notices(target.success_queue)
+    before = target.objects()
+
+    result = renew(fast_clocks)
+
+    assert result[f"*.{PREFIX}, {PREFIX}"]["outcome"] == "not-due"
+    assert result[f"*.{PREFIX}, {PREFIX}"]["renew_at"]
+    assert target.objects() == before
+    assert target.notices(target.success_queue) == []
+
+
+def test_foreign_txt_value_survives_issuance_and_cleanup(target, fast_clocks):
+    name = f"_acme-challenge.{PREFIX}"
+    target.route53.change_resource_record_sets(HostedZoneId=target.zone_id, ChangeBatch={"Changes": [{
+        "Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "TXT", "TTL": 300,
+                                                  "ResourceRecords": [{"Value": '"someone-elses-token"'}]}}]})
+
+    renew(fast_clocks)
+
+    assert target.txt_values(name) == ['"someone-elses-token"']
+
+
+def test_failed_validation_cleans_up_notifies_raises_and_spares_the_other(target, dns_server, pebble,
+                                                                          fast_clocks, monkeypatch):
+    other = CertificateTarget("example.net", "other")
+    monkeypatch.setenv("CERTIFICATES", json.dumps([
+        target.item([f"*.{PREFIX}", PREFIX]),
+        other.item([f"*.{OTHER_PREFIX}"]),
+    ]))
+    dns_server.override_txt(f"_acme-challenge.{PREFIX}", ["not-the-right-value"])
+
+    with pytest.raises(RenewalFailed, match=PREFIX):
+        renew(fast_clocks)
+
+    assert target.objects() == {}
+    assert target.txt_values(f"_acme-challenge.{PREFIX}") == []
+    (notice,) = target.notices(target.failure_queue)
+    assert PREFIX in notice["Subject"] and "error:" in notice["Message"]
+    verify_chain(other.read("cert.pem"), pebble.root_pem(), f"abc.{OTHER_PREFIX}")
+    assert other.txt_values(f"_acme-challenge.{OTHER_PREFIX}") == []
+
+
+def test_nonce_rejections_never_fail_an_issuance(target, fast_clocks):
+    # Pebble rejects 5% of nonces by default; an issuance makes a dozen or so signed requests.
+    serials = {renew(fast_clocks, force=True)[f"*.{PREFIX}, {PREFIX}"]["serial"] for _ in range(6)}
+    assert len(serials) == 6
+
+
+def test_account_key_is_a_securestring_created_once(target, fast_clocks):
+    ssm = boto3.client("ssm")
+    renew(fast_clocks)
+    key = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
+    url = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_URL")["Parameter"]
+
+    renew(fast_clocks, force=True)
+
+    again = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
+    assert key["Type"] == "SecureString" and again["Value"] == key["Value"] and again["Version"] == 1
+    assert url["Value"].startswith("https://")
+    assert ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_URL")["Parameter"]["Version"] == 1
+
+
+def test_existing_plain_string_key_of_an_older_deployment_is_reused(target, fast_clocks):
+    from chalicelib.acme_issuer import new_private_key_pem
+
+    ssm = boto3.client("ssm")
+    legacy_key = new_private_key_pem()
+    ssm.put_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", Value=legacy_key, Type="String")
+
+    renew(fast_clocks)
+
+    parameter = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
+    assert parameter["Type"] == "String" and parameter["Value"] == legacy_key
+    assert target.read("cert.pem")
+
+
+def test_forced_reissue_while_the_server_reuses_every_authorization(target, dns_server, fast_clocks, monkeypatch):
+    with running_pebble(dns_server.port, extra_env={"PEBBLE_AUTHZREUSE": "100"}) as reusing:
+        monkeypatch.setenv("ACME_DIRECTORY_URL", reusing.directory_url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(reusing.listener_ca_path))
+        first = renew(fast_clocks)[f"*.{PREFIX}, {PREFIX}"]
+        # Every authorization is valid already: the reissue must not wait on a challenge.
+        dns_server.override_txt(f"_acme-challenge.{PREFIX}", ["a-challenge-would-fail-now"])
+        second = renew(fast_clocks, force=True)[f"*.{PREFIX}, {PREFIX}"]
+        chain = target.read("cert.pem")
+        root = reusing.root_pem()
+
+    assert second["outcome"] == "issued" and second["serial"] != first["serial"]
+    verify_chain(chain, root, PREFIX)
