@@ -4,10 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: test bench-cold-start pebble clean
+.PHONY: demo test bench bench-cold-start pebble clean
+
+demo: $(STAMP) pebble
+	$(BIN)/python -m embedded_stack.demo
 
 test: $(STAMP) pebble
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) pebble
+	$(BIN)/python bench/issuance.py
 
 bench-cold-start: $(STAMP)
 	$(BIN)/python bench/cold_start.py

@@ -117,7 +117,7 @@ class AcmeIssuer:
         logger.info("ACME order created", domains=list(spec.domains), order_url=order.uri, profile=spec.profile)
 
         pending = [a for a in order.authorizations if a.body.status == messages.STATUS_PENDING]
-        logger.info("Authorizations to solve", pending=[a.body.identifier.value for a in pending],
+        logger.info("Authorizations to solve", pending=[_authorized_name(a) for a in pending],
                     reused=len(order.authorizations) - len(pending))
         answers = [(authz, self._dns01(authz)) for authz in pending]
         values_by_name: dict[str, list[str]] = {}
@@ -150,7 +150,7 @@ class AcmeIssuer:
 
     def _await_valid(self, authz: messages.AuthorizationResource) -> None:
         deadline = self._poller.clock() + self._poller.timeout_seconds
-        name = authz.body.identifier.value
+        name = _authorized_name(authz)
         while True:
             authz, _response = self._client.poll(authz)
             status = authz.body.status
@@ -179,6 +179,10 @@ class AcmeIssuer:
 
     def _post_as_get(self, url: str):
         return self._net.post(url, None, new_nonce_url=self._client.directory["newNonce"])
+
+
+def _authorized_name(authz: messages.AuthorizationResource) -> str:
+    return ("*." if authz.body.wildcard else "") + authz.body.identifier.value
 
 
 def _clean_up(dns: Route53Challenges, values_by_name: dict[str, list[str]]) -> None:

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from embedded_stack.aws import ACCOUNT_ID, REGION, running_moto_server  # noqa: E402
-from tests.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster  # noqa: E402
+from embedded_stack.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster  # noqa: E402
 
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{CLUSTER_NAME}"
 

@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.settings import TaskDnsSettings
 from chalicelib.task_events import IgnoreEvent, PublishRecords, RemoveRecords, plan_task_event
-from tests.fargate import load_event
+from embedded_stack.fargate import load_event
 
 SETTINGS = TaskDnsSettings(
     domain_prefix="eu-west-2.browser.example.com",

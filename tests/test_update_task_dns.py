@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.task_records import ownership_marker
-from tests.fargate import DOMAIN_PREFIX
+from embedded_stack.fargate import DOMAIN_PREFIX
 
 
 def hostname(task):

@@ -1,4 +1,8 @@
-"""An emulated Fargate cluster with a Route53 zone, and the events its tasks would emit."""
+"""An emulated Fargate cluster with a Route53 zone, and the events its tasks would emit.
+
+Used by the tests and the demo: tasks run in moto's ECS with public IPs on their ENIs, and their
+events are the AWS-documented example re-pointed at them.
+"""
 
 import copy
 import json
@@ -20,12 +24,14 @@ def load_event(name: str) -> dict[str, Any]:
 class FargateCluster:
     """Runs tasks in moto's ECS with public IPs on their ENIs, and builds their events."""
 
-    def __init__(self, cluster_arn: str):
+    def __init__(self, cluster_arn: str, zone_name: str = ZONE_NAME):
         self.ecs = boto3.client("ecs")  # the default session loads each service model once
         self.ec2 = boto3.client("ec2")
         self.route53 = boto3.client("route53")
         self.cluster_arn = cluster_arn
-        assert self.ecs.create_cluster(clusterName=CLUSTER_NAME)["cluster"]["clusterArn"] == cluster_arn
+        created = self.ecs.create_cluster(clusterName=cluster_arn.rsplit("/", 1)[1])["cluster"]["clusterArn"]
+        if created != cluster_arn:
+            raise ValueError(f"cluster ARN {cluster_arn} is not in the emulated account/region ({created})")
         vpc_id = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.subnet_id = self.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
         self.task_definition = self.ecs.register_task_definition(
@@ -34,7 +40,7 @@ class FargateCluster:
             containerDefinitions=[{"name": "browser", "image": "browser:latest", "memory": 512}],
         )["taskDefinition"]["taskDefinitionArn"]
         self.zone_id = self.route53.create_hosted_zone(
-            Name=ZONE_NAME, CallerReference="task-subdomains-tests"
+            Name=zone_name, CallerReference=f"task-subdomains-{zone_name}"
         )["HostedZone"]["Id"].split("/")[-1]
 
     def use_long_task_arns(self, enabled: bool) -> None:
