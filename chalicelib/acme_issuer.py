@@ -33,10 +33,16 @@ class IssuedCertificate:
 
 @dataclass(frozen=True)
 class Poller:
+    """Polls at growing intervals: validation and issuance usually finish within a fraction of a
+    second, so the first look comes soon, and a slow server is not hammered."""
+
     sleep: Callable[[float], None]
     clock: Callable[[], float]
     timeout_seconds: float = 300.0
-    interval_seconds: float = 1.0
+    interval_seconds: float = 1.0  # the longest wait between two polls
+
+    def wait(self, attempt: int) -> None:
+        self.sleep(min(self.interval_seconds, self.interval_seconds * 2 ** (attempt - 3)))
 
 
 def new_private_key_pem() -> str:
@@ -151,7 +157,9 @@ class AcmeIssuer:
     def _await_valid(self, authz: messages.AuthorizationResource) -> None:
         deadline = self._poller.clock() + self._poller.timeout_seconds
         name = _authorized_name(authz)
+        attempt = 0
         while True:
+            attempt += 1
             authz, _response = self._client.poll(authz)
             status = authz.body.status
             if status == messages.STATUS_VALID:
@@ -161,12 +169,14 @@ class AcmeIssuer:
                 raise IssuanceError(f"authorization for {name} is {status}: {'; '.join(problems) or 'no detail'}")
             if self._poller.clock() >= deadline:
                 raise IssuanceError(f"authorization for {name} still pending after {self._poller.timeout_seconds:.0f}s")
-            self._poller.sleep(self._poller.interval_seconds)
+            self._poller.wait(attempt)
 
     def _finalize(self, order: messages.OrderResource) -> str:
         order = self._client.begin_finalization(order)
         deadline = self._poller.clock() + self._poller.timeout_seconds
+        attempt = 0
         while True:
+            attempt += 1
             body = order.body
             if body.status == messages.STATUS_VALID and body.certificate is not None:
                 return self._post_as_get(body.certificate).text
@@ -174,7 +184,7 @@ class AcmeIssuer:
                 raise IssuanceError(f"order {order.uri} became invalid: {body.error}")
             if self._poller.clock() >= deadline:
                 raise IssuanceError(f"order {order.uri} still {body.status} after {self._poller.timeout_seconds:.0f}s")
-            self._poller.sleep(self._poller.interval_seconds)
+            self._poller.wait(attempt)
             order = order.update(body=messages.Order.from_json(self._post_as_get(order.uri).json()))
 
     def _post_as_get(self, url: str):

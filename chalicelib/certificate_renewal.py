@@ -19,6 +19,7 @@ from chalicelib.dns_challenges import ChangeWaiter, Route53Challenges
 from chalicelib.logs import logger
 from chalicelib.notifications import Notifier
 from chalicelib.renewal_policy import renewal_decision
+from chalicelib.telemetry import CertificateMetrics
 
 
 class RenewalFailed(RuntimeError):
@@ -48,6 +49,7 @@ class CertificateRenewal:
     def __init__(self, settings: RenewalSettings, clocks: Clocks = Clocks()):
         self._settings = settings
         self._clocks = clocks
+        self._metrics = CertificateMetrics()
         self._store = CertificateStore(client("s3"))
         self._notifier = Notifier(client("sns"))
         self._accounts = AcmeAccountStore(client("ssm"), settings.account_key_parameter,
@@ -65,6 +67,8 @@ class CertificateRenewal:
                 self._notifier.failure(spec, error)
                 results[spec.label] = {"outcome": "failed", "error": f"{type(error).__name__}: {error}"}
                 failed.append(spec.label)
+                self._metrics.days_remaining(self._days_left_after_failure(spec))
+        self._metrics.flush()
         if failed:
             raise RenewalFailed(f"renewal failed for: {'; '.join(failed)}")
         return results
@@ -80,6 +84,7 @@ class CertificateRenewal:
         if not decision.due:
             logger.info("Certificate not due", domains=list(spec.domains), reason=decision.reason,
                         renew_at=renew_at)
+            self._metrics.days_remaining(self._days_until(stored.facts.not_after))
             return {"outcome": "not-due", "renew_at": renew_at}
         logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
 
@@ -90,8 +95,20 @@ class CertificateRenewal:
         facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
         logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
                     prefix=spec.prefix, serial=facts.serial, not_after=facts.not_after.isoformat())
+        self._metrics.days_remaining(self._days_until(facts.not_after))
         self._notifier.success(spec, facts)
         return {"outcome": "issued", "serial": facts.serial, "not_after": facts.not_after.isoformat()}
+
+    def _days_until(self, moment: datetime) -> float:
+        return (moment - self._clocks.now()).total_seconds() / 86400
+
+    def _days_left_after_failure(self, spec: CertificateSpec) -> float:
+        # What tasks are still serving: the stored certificate, or nothing at all (0 days).
+        try:
+            stored = self._store.load(spec)
+        except Exception:  # noqa: BLE001 - the failure is already being reported
+            return 0.0
+        return max(0.0, self._days_until(stored.facts.not_after)) if stored else 0.0
 
     def _acme(self) -> AcmeIssuer:
         if self._issuer is None:

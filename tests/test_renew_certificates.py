@@ -139,3 +139,106 @@ def test_forced_reissue_while_the_server_reuses_every_authorization(target, dns_
 
     assert second["outcome"] == "issued" and second["serial"] != first["serial"]
     verify_chain(chain, root, PREFIX)
+
+
+def test_not_due_run_logs_when_it_will_be(target, fast_clocks, logs):
+    renew(fast_clocks)
+    logs.clear()
+
+    renew(fast_clocks)
+
+    (line,) = [line for line in logs if line["message"] == "Certificate not due"]
+    assert line["renew_at"] and line["domains"] == [f"*.{PREFIX}", PREFIX]
+
+
+def test_two_concurrent_first_runs_end_with_one_account(target, fast_clocks):
+    import threading
+
+    from chalicelib.acme_account import AcmeAccountStore
+    from chalicelib.acme_issuer import new_private_key_pem
+
+    ssm = boto3.client("ssm")
+    both_generated = threading.Barrier(2)
+
+    def generate_then_wait():
+        key = new_private_key_pem()
+        both_generated.wait(timeout=10)  # both runs saw no key and made one before either writes
+        return key
+
+    keys = []
+
+    def first_run():
+        store = AcmeAccountStore(ssm, "/tests/LETSENCRYPT_ACCOUNT_KEY", "/tests/LETSENCRYPT_ACCOUNT_URL")
+        keys.append(store.load_or_create_key(generate_then_wait))
+
+    runs = [threading.Thread(target=first_run) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=20)
+
+    stored = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
+    assert keys == [stored["Value"], stored["Value"]] and stored["Version"] == 1
+    renew(fast_clocks)
+    assert ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"][
+        "Value"] == stored["Value"]
+
+
+def test_failing_notification_is_logged_and_changes_no_outcome(target, fast_clocks, logs, monkeypatch):
+    missing_topic = "arn:aws:sns:eu-west-2:123456789012:deleted-topic"
+    monkeypatch.setenv("CERTIFICATES", json.dumps([
+        target.item([f"*.{PREFIX}", PREFIX], successSnsTopicArn=missing_topic)]))
+
+    result = renew(fast_clocks)
+
+    assert result[f"*.{PREFIX}, {PREFIX}"]["outcome"] == "issued"
+    assert target.read("cert.pem")
+    assert any(line["message"] == "Could not send notification" and line["topic_arn"] == missing_topic
+               for line in logs)
+
+
+def test_cleanup_failure_is_logged_and_never_hides_the_validation_error(target, dns_server, fast_clocks,
+                                                                        logs, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.dns_challenges import Route53Challenges
+
+    def remove_fails(self, values_by_name):
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "injected"}}, "ChangeResourceRecordSets")
+
+    monkeypatch.setattr(Route53Challenges, "remove", remove_fails)
+    dns_server.override_txt(f"_acme-challenge.{PREFIX}", ["wrong"])
+
+    with pytest.raises(RenewalFailed):
+        renew(fast_clocks)
+
+    (notice,) = target.notices(target.failure_queue)
+    assert "IssuanceError" in notice["Message"] and "Throttling" not in notice["Message"]
+    assert any(line["message"].startswith("Could not remove challenge records") for line in logs)
+
+
+def emitted_days_remaining(captured_stdout: str) -> list[float]:
+    for line in captured_stdout.splitlines():
+        if '"CertificateDaysRemaining"' in line and '"_aws"' in line:
+            document = json.loads(line)
+            (directive,) = document["_aws"]["CloudWatchMetrics"]
+            assert directive["Namespace"] == "TaskSubdomains" and directive["Dimensions"] == [["service"]]
+            values = document["CertificateDaysRemaining"]
+            return sorted(values if isinstance(values, list) else [values])
+    return []
+
+
+def test_days_remaining_metric_covers_every_certificate_and_zero_for_a_failed_one(
+        target, dns_server, fast_clocks, monkeypatch, capsys):
+    other = CertificateTarget("example.net", "other")
+    monkeypatch.setenv("CERTIFICATES", json.dumps([
+        target.item([f"*.{PREFIX}", PREFIX]), other.item([f"*.{OTHER_PREFIX}"])]))
+    dns_server.override_txt(f"_acme-challenge.{OTHER_PREFIX}", ["wrong"])
+    capsys.readouterr()
+
+    with pytest.raises(RenewalFailed):
+        renew(fast_clocks)
+
+    failed, issued = emitted_days_remaining(capsys.readouterr().out)
+    assert failed == 0.0
+    assert 5 * 365 - 2 < issued < 5 * 365 + 2  # Pebble issues for five years

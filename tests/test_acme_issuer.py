@@ -1,0 +1,39 @@
+"""ACME adapter pieces that need no server: account key formats and the polling schedule."""
+
+import josepy as jose
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from chalicelib.acme_issuer import IssuanceError, Poller, account_jwk, new_private_key_pem
+
+
+def pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption()).decode()
+
+
+def test_new_account_keys_are_p256_and_sign_with_es256():
+    jwk, alg = account_jwk(new_private_key_pem())
+    assert isinstance(jwk, jose.JWKEC) and alg == jose.ES256
+
+
+def test_rsa_pem_and_jwk_json_of_older_deployments_are_accepted():
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert account_jwk(pem(rsa_key))[1] == jose.RS256
+    as_json = jose.JWKRSA(key=rsa_key).json_dumps()
+    jwk, alg = account_jwk(as_json)
+    assert alg == jose.RS256 and jwk.thumbprint() == jose.JWKRSA(key=rsa_key).thumbprint()
+
+
+def test_unsupported_curve_is_refused_with_a_clear_error():
+    with pytest.raises(IssuanceError, match="RSA or EC P-256"):
+        account_jwk(pem(ec.generate_private_key(ec.SECP384R1())))
+
+
+def test_polls_start_soon_and_settle_at_the_interval():
+    slept = []
+    poller = Poller(sleep=slept.append, clock=lambda: 0.0, interval_seconds=1.0)
+    for attempt in range(1, 6):
+        poller.wait(attempt)
+    assert slept == [0.25, 0.5, 1.0, 1.0, 1.0]
