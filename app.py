@@ -13,6 +13,7 @@ from chalicelib.aws_clients import client
 from chalicelib.chalice_events import tolerate_malformed_events
 from chalicelib.ec2_interfaces import NetworkInterfaces
 from chalicelib.ecs_tasks import EcsTasks
+from chalicelib.reconcile import Reconciler, is_dry_run
 from chalicelib.route53_zone import Route53Zone
 from chalicelib.settings import TaskDnsSettings
 from chalicelib.task_dns import TaskDns
@@ -24,11 +25,20 @@ app = Chalice(app_name="task-subdomains")
 @functools.cache
 def task_dns() -> TaskDns:
     settings = TaskDnsSettings.from_environment()
-    return TaskDns(
-        settings,
-        tasks=EcsTasks(client("ecs"), settings.cluster_arn),
-        interfaces=NetworkInterfaces(client("ec2")),
-        zone=Route53Zone(client("route53"), settings.hosted_zone_id),
+    return TaskDns(settings, *_task_dns_adapters(settings))
+
+
+@functools.cache
+def reconciler() -> Reconciler:
+    settings = TaskDnsSettings.from_environment()
+    return Reconciler(settings, *_task_dns_adapters(settings))
+
+
+def _task_dns_adapters(settings: TaskDnsSettings) -> tuple[EcsTasks, NetworkInterfaces, Route53Zone]:
+    return (
+        EcsTasks(client("ecs"), settings.cluster_arn),
+        NetworkInterfaces(client("ec2")),
+        Route53Zone(client("route53"), settings.hosted_zone_id),
     )
 
 
@@ -47,6 +57,15 @@ def update_task_dns(event):
 
 
 tolerate_malformed_events(update_task_dns)
+
+
+@app.schedule(Rate(10, unit=Rate.MINUTES), name="reconcile_task_dns")
+def reconcile_task_dns(event):
+    return reconciler().run(dry_run=is_dry_run(event.to_dict()))
+
+
+# Invoked by hand with {"dry_run": true}, which has none of a scheduled event's fields.
+tolerate_malformed_events(reconcile_task_dns)
 
 
 @app.schedule(Rate(12, unit=Rate.HOURS), name="renew_certificates")

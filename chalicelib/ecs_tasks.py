@@ -1,10 +1,13 @@
 """ECS adapter: the current state of a task of the configured cluster.
 
-IAM: ecs:DescribeTasks, conditioned on ecs:cluster.
+IAM: ecs:DescribeTasks and ecs:ListTasks, conditioned on ecs:cluster.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks takes at most 100 task ARNs per call
 
 
 @dataclass(frozen=True)
@@ -20,15 +23,27 @@ class EcsTasks:
         self._client = client
         self.cluster_arn = cluster_arn
 
+    def running_tasks(self) -> list[TaskStatus]:
+        """Every task of the cluster that ECS wants running (listed page by page, described by 100)."""
+        arns = [arn for page in self._client.get_paginator("list_tasks").paginate(
+            cluster=self.cluster_arn, desiredStatus="RUNNING") for arn in page["taskArns"]]
+        return [status for chunk in _chunks(arns, DESCRIBE_TASKS_LIMIT) for status in self._describe(chunk)]
+
     def current_status(self, task_arn: str) -> TaskStatus | None:
         """None when ECS no longer knows the task (stopped tasks vanish after about an hour)."""
-        response = self._client.describe_tasks(cluster=self.cluster_arn, tasks=[task_arn])
+        return next((status for status in self._describe([task_arn]) if status.task_arn == task_arn), None)
+
+    def _describe(self, task_arns: list[str]) -> Iterator[TaskStatus]:
+        response = self._client.describe_tasks(cluster=self.cluster_arn, tasks=task_arns)
         for task in response.get("tasks", []):
-            if task.get("taskArn") == task_arn:
-                return TaskStatus(
-                    task_arn=task_arn,
-                    desired_status=task.get("desiredStatus", ""),
-                    last_status=task.get("lastStatus", ""),
-                    attachments=task.get("attachments", []),
-                )
-        return None
+            yield TaskStatus(
+                task_arn=task["taskArn"],
+                desired_status=task.get("desiredStatus", ""),
+                last_status=task.get("lastStatus", ""),
+                attachments=task.get("attachments", []),
+            )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -39,6 +39,20 @@ class Route53Zone:
                 return found
             request.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
 
+    def record_sets_under(self, suffix: str) -> list[RecordSet]:
+        """Every record set strictly below suffix.
+
+        Read from suffix to the end of the zone: Route53 orders names label by label, but not every
+        implementation does, and a name skipped here would be a record never cleaned up.
+        """
+        suffix = normalize_name(suffix)
+        found: list[RecordSet] = []
+        request = {"HostedZoneId": self.zone_id, "StartRecordName": f"{suffix}."}
+        for page in self._client.get_paginator("list_resource_record_sets").paginate(**request):
+            found += [record_set for record_set in map(RecordSet.from_route53, page["ResourceRecordSets"])
+                      if record_set.name.endswith(f".{suffix}")]
+        return found
+
     def change(self, changes: Sequence[dict[str, Any]], comment: str) -> str:
         response = self._client.change_resource_record_sets(
             HostedZoneId=self.zone_id,

@@ -63,8 +63,8 @@ class TaskDns:
             return {"outcome": "no-public-ip", **keys}
 
         owner_id = self._settings.record_owner_id
-        result = self._converge(
-            plan.hostname, lambda existing: plan_publish(plan.hostname, existing, addresses, owner_id)
+        result = converge_records(
+            self._zone, plan.hostname, lambda existing: plan_publish(plan.hostname, existing, addresses, owner_id)
         )
         keys.update(ipv4=list(addresses.ipv4), ipv6=list(addresses.ipv6))
         if result.outcome == "foreign":
@@ -82,7 +82,8 @@ class TaskDns:
     def remove(self, plan: RemoveRecords) -> dict[str, Any]:
         keys = {"task_id": plan.task_id, "hostname": plan.hostname}
         owner_id = self._settings.record_owner_id
-        result = self._converge(plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id))
+        result = converge_records(
+            self._zone, plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id))
         if result.outcome == "foreign":
             logger.warning("Records at this name are not ours; leaving them alone", **keys)
         else:
@@ -93,23 +94,24 @@ class TaskDns:
         status = self._tasks.current_status(task_arn)
         return status is not None and is_starting_or_running(status.desired_status, status.last_status)
 
-    def _converge(self, hostname: str, decide: Callable[[list[RecordSet]], RecordPlan]) -> RecordPlan:
-        for attempt in range(1, _CHANGE_ATTEMPTS + 1):
-            result = decide(self._zone.record_sets_at(hostname))
-            if not result.changes:
-                return result
-            try:
-                change_id = self._zone.change(result.changes, comment=f"task-subdomains: {hostname}")
-            except ClientError as error:
-                if not is_change_conflict(error) or attempt == _CHANGE_ATTEMPTS:
-                    raise
-                logger.info("Zone changed under us; reading it again", hostname=hostname,
-                            attempt=attempt, error=str(error))
-                continue
-            logger.debug("Change submitted", hostname=hostname, change_id=change_id,
-                         zone_id=self._zone.zone_id)
+def converge_records(zone: Route53Zone, hostname: str,
+                     decide: Callable[[list[RecordSet]], RecordPlan]) -> RecordPlan:
+    """Read the name, decide, write; read and decide again when the zone changed under us."""
+    for attempt in range(1, _CHANGE_ATTEMPTS + 1):
+        result = decide(zone.record_sets_at(hostname))
+        if not result.changes:
             return result
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            change_id = zone.change(result.changes, comment=f"task-subdomains: {hostname}")
+        except ClientError as error:
+            if not is_change_conflict(error) or attempt == _CHANGE_ATTEMPTS:
+                raise
+            logger.info("Zone changed under us; reading it again", hostname=hostname,
+                        attempt=attempt, error=str(error))
+            continue
+        logger.debug("Change submitted", hostname=hostname, change_id=change_id, zone_id=zone.zone_id)
+        return result
+    raise RuntimeError(f"unreachable: attempt {_CHANGE_ATTEMPTS} at {hostname} returns or raises")
 
 
 def _ignored(plan: IgnoreEvent) -> dict[str, Any]:

@@ -33,8 +33,10 @@ def aws(emulated_aws):
     import app
 
     app.task_dns.cache_clear()
+    app.reconciler.cache_clear()
     yield emulated_aws
     app.task_dns.cache_clear()
+    app.reconciler.cache_clear()
 
 
 @pytest.fixture

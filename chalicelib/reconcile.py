@@ -1,0 +1,171 @@
+"""reconcile_task_dns: sweep what events missed.
+
+Compares the cluster's running tasks with the owned records under DOMAIN_PREFIX, creates what is
+missing, fixes wrong addresses, deletes records of tasks that no longer run, and never touches a
+record it does not own. The plan is a pure function; applying it packs the changes into as few
+ChangeResourceRecordSets calls as Route53's limits allow.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.ec2_interfaces import NetworkInterfaces
+from chalicelib.ecs_tasks import EcsTasks, TaskStatus
+from chalicelib.logs import logger
+from chalicelib.route53_zone import Route53Zone, is_change_conflict
+from chalicelib.settings import TaskDnsSettings
+from chalicelib.task_dns import converge_records
+from chalicelib.task_events import is_starting_or_running, network_interface_id
+from chalicelib.task_hostnames import hostname_for_task, task_id_from_arn
+from chalicelib.task_records import RecordPlan, RecordSet, TaskAddresses, plan_publish, plan_removal
+
+# Route53 limits per ChangeResourceRecordSets call; an UPSERT's values count twice toward both.
+MAX_RECORDS_PER_CALL = 1000
+MAX_VALUE_CHARACTERS_PER_CALL = 32000
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    skipped_foreign: tuple[str, ...] = ()
+    changes_by_name: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"created": len(self.created), "updated": len(self.updated), "deleted": len(self.deleted),
+                "skipped_foreign": len(self.skipped_foreign)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.summary(), "plan": {"create": list(self.created), "update": list(self.updated),
+                                            "delete": list(self.deleted)}}
+
+
+def is_dry_run(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("dry_run") is True
+
+
+def desired_addresses(tasks: Iterable[TaskStatus], addresses_by_eni: Mapping[str, TaskAddresses],
+                      domain_prefix: str) -> dict[str, TaskAddresses]:
+    """hostname -> addresses for every task that is starting or running and has a public address."""
+    desired = {}
+    for task in tasks:
+        if not is_starting_or_running(task.desired_status, task.last_status):
+            continue
+        task_id = task_id_from_arn(task.task_arn)
+        hostname = hostname_for_task(task_id, domain_prefix) if task_id else None
+        addresses = addresses_by_eni.get(network_interface_id(task.attachments) or "")
+        if hostname and addresses:
+            desired[hostname] = addresses
+    return desired
+
+
+def plan_reconcile(desired: Mapping[str, TaskAddresses], existing: Iterable[RecordSet],
+                   owner_id: str) -> ReconcilePlan:
+    by_name: dict[str, list[RecordSet]] = defaultdict(list)
+    for record_set in existing:
+        by_name[record_set.name].append(record_set)
+
+    outcomes: dict[str, list[str]] = defaultdict(list)
+    changes_by_name = {}
+    for name in sorted(set(desired) | set(by_name)):
+        plan = plan_for_name(name, by_name.get(name, []), desired.get(name), owner_id)
+        outcomes[plan.outcome].append(name)
+        if plan.changes:
+            changes_by_name[name] = plan.changes
+    return ReconcilePlan(
+        created=tuple(outcomes["created"]), updated=tuple(outcomes["updated"]),
+        deleted=tuple(outcomes["removed"]), skipped_foreign=tuple(outcomes["foreign"]),
+        changes_by_name=changes_by_name,
+    )
+
+
+def plan_for_name(name: str, existing: Iterable[RecordSet], addresses: TaskAddresses | None,
+                  owner_id: str) -> RecordPlan:
+    if addresses:
+        return plan_publish(name, existing, addresses, owner_id)
+    return plan_removal(name, existing, owner_id)
+
+
+def change_weight(change: Mapping[str, Any]) -> tuple[int, int]:
+    """(records, value characters) that one change counts for against Route53's per-call limits."""
+    values = [r["Value"] for r in change["ResourceRecordSet"].get("ResourceRecords", [])]
+    factor = 2 if change["Action"] == "UPSERT" else 1
+    return factor * len(values), factor * sum(len(v) for v in values)
+
+
+def change_batches(changes_by_name: Mapping[str, Iterable[Mapping[str, Any]]],
+                   max_records: int = MAX_RECORDS_PER_CALL,
+                   max_characters: int = MAX_VALUE_CHARACTERS_PER_CALL) -> list[list[dict[str, Any]]]:
+    """Pack changes into as few calls as the limits allow, never splitting one name's changes:
+    a name's marker and addresses must land (or fail) together."""
+    batches: list[list[dict[str, Any]]] = []
+    records = characters = 0
+    for changes in changes_by_name.values():
+        changes = list(changes)
+        weight = [sum(w) for w in zip(*map(change_weight, changes))]
+        if not batches or records + weight[0] > max_records or characters + weight[1] > max_characters:
+            batches.append([])
+            records = characters = 0
+        batches[-1].extend(changes)
+        records += weight[0]
+        characters += weight[1]
+    return batches
+
+
+class Reconciler:
+    def __init__(self, settings: TaskDnsSettings, tasks: EcsTasks, interfaces: NetworkInterfaces,
+                 zone: Route53Zone):
+        self._settings = settings
+        self._tasks = tasks
+        self._interfaces = interfaces
+        self._zone = zone
+
+    def desired(self) -> dict[str, TaskAddresses]:
+        tasks = self._tasks.running_tasks()
+        eni_ids = [eni for eni in (network_interface_id(t.attachments) for t in tasks) if eni]
+        addresses = self._interfaces.public_addresses_of(eni_ids)
+        return desired_addresses(tasks, addresses, self._settings.domain_prefix)
+
+    def run(self, dry_run: bool = False) -> dict[str, Any]:
+        desired = self.desired()
+        existing = self._zone.record_sets_under(self._settings.domain_prefix)
+        plan = plan_reconcile(desired, existing, self._settings.record_owner_id)
+        if dry_run:
+            logger.info("Reconcile plan (dry run, nothing changed)", dry_run=True, **_log_keys(plan))
+            return {"dry_run": True, **plan.as_dict()}
+        batches = change_batches(plan.changes_by_name)
+        for batch in batches:
+            apply_batch(self._zone, batch, desired, self._settings.record_owner_id)
+        logger.info("Reconciled task records", calls=len(batches), **_log_keys(plan))
+        return {"dry_run": False, "calls": len(batches), **plan.as_dict()}
+
+
+def apply_batch(zone: Route53Zone, batch: list[dict[str, Any]], desired: Mapping[str, TaskAddresses],
+                owner_id: str) -> None:
+    try:
+        zone.change(batch, comment="task-subdomains reconcile")
+    except ClientError as error:
+        if not is_change_conflict(error):
+            raise
+        # An event changed one of these names since we read the zone, and Route53 rejected the
+        # whole batch. Redo just these names one by one, each from a fresh read.
+        names = sorted({_record_name(change) for change in batch})
+        logger.info("Zone changed during reconcile; converging names one by one", names=len(names),
+                    error=str(error))
+        for name in names:
+            converge_records(zone, name, lambda existing, name=name: plan_for_name(
+                name, existing, desired.get(name), owner_id))
+
+
+def _log_keys(plan: ReconcilePlan) -> dict[str, int]:
+    # Prefixed: "created" is a reserved LogRecord attribute.
+    return {f"records_{key}": count for key, count in plan.summary().items()}
+
+
+def _record_name(change: Mapping[str, Any]) -> str:
+    return change["ResourceRecordSet"]["Name"].rstrip(".").lower()

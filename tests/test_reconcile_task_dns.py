@@ -1,0 +1,99 @@
+"""reconcile_task_dns against the emulated account: what events missed is swept up."""
+
+from chalice.test import Client
+
+from chalicelib.task_records import ownership_marker
+from embedded_stack.fargate import DOMAIN_PREFIX
+
+
+def hostname(task):
+    return f"{task['taskArn'].rsplit('/', 1)[1]}.{DOMAIN_PREFIX}"
+
+
+def marker(app_module):
+    return [ownership_marker(app_module.task_dns()._settings.record_owner_id)]
+
+
+def owned(app_module, task, *addresses, ipv6=()):
+    records = {(hostname(task), "A"): list(addresses), (hostname(task), "TXT"): marker(app_module)}
+    if ipv6:
+        records[(hostname(task), "AAAA")] = list(ipv6)
+    return records
+
+
+def test_missing_records_are_created_for_running_tasks(cluster, app_module):
+    one = cluster.run_task(public_ip="203.0.113.1")
+    two = cluster.run_task(public_ip="203.0.113.2", ipv6=["2001:db8::2"])
+    cluster.run_task(public_ip=None)  # no public address: no record
+
+    with Client(app_module.app) as client:
+        response = client.lambda_.invoke("reconcile_task_dns", {})
+
+    assert response.payload["created"] == 2 and response.payload["calls"] == 1
+    assert cluster.zone_records() == {**owned(app_module, one, "203.0.113.1"),
+                                      **owned(app_module, two, "203.0.113.2", ipv6=["2001:db8::2"])}
+
+
+def test_wrong_addresses_are_fixed_and_records_of_gone_tasks_deleted(cluster, app_module):
+    moved = cluster.run_task(public_ip="203.0.113.3")
+    stopped = cluster.run_task(public_ip="203.0.113.4")
+    for task in (moved, stopped):
+        app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    cluster.stop_task(stopped)  # its STOPPED event is lost
+    eni = cluster.eni_id(moved)
+    association = cluster.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0][
+        "Association"]
+    cluster.ec2.disassociate_address(AssociationId=association["AssociationId"])
+    allocation = cluster.ec2.allocate_address(Domain="vpc", Address="203.0.113.5")["AllocationId"]
+    cluster.ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni)
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert (result["created"], result["updated"], result["deleted"]) == (0, 1, 1)
+    assert cluster.zone_records() == owned(app_module, moved, "203.0.113.5")
+
+
+def test_records_it_does_not_own_are_never_touched(cluster, app_module):
+    running = cluster.run_task(public_ip="203.0.113.6")
+    cluster.put_record(hostname(running), "A", ["198.51.100.6"])  # hand-made at a task's name
+    cluster.put_record(f"www.{DOMAIN_PREFIX}", "A", ["198.51.100.7"])  # hand-made, no task
+    cluster.put_record(f"0123abcd.{DOMAIN_PREFIX}", "TXT", [ownership_marker("ffffffffffffffff")])
+    cluster.put_record(f"0123abcd.{DOMAIN_PREFIX}", "A", ["198.51.100.8"])  # another deployment's
+    cluster.put_record("api.example.com", "A", ["198.51.100.9"])  # outside the prefix
+    before = cluster.zone_records()
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert result["skipped_foreign"] == 3 and result["calls"] == 0  # task name, www, 0123abcd
+    assert cluster.zone_records() == before
+
+
+def test_dry_run_returns_the_plan_and_changes_nothing(cluster, app_module, aws_calls):
+    task = cluster.run_task(public_ip="203.0.113.10")
+
+    result = app_module.reconcile_task_dns({"dry_run": True}, None)
+
+    assert result["dry_run"] is True and result["plan"]["create"] == [hostname(task)]
+    assert cluster.zone_records() == {}
+    assert ("route53", "ChangeResourceRecordSets") not in aws_calls
+
+
+def test_second_run_changes_nothing(cluster, app_module, aws_calls):
+    cluster.run_task(public_ip="203.0.113.11")
+    app_module.reconcile_task_dns({}, None)
+    aws_calls.clear()
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert result["calls"] == 0 and ("route53", "ChangeResourceRecordSets") not in aws_calls
+
+
+def test_many_tasks_are_listed_page_by_page_and_described_by_hundreds(cluster, app_module, aws_calls):
+    tasks = [cluster.run_task(public_ip=f"198.18.{i // 250}.{i % 250 + 1}") for i in range(130)]
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert result["created"] == 130
+    assert aws_calls.count(("ecs", "DescribeTasks")) == 2
+    records = cluster.zone_records()
+    assert {name for name, record_type in records if record_type == "A"} == {hostname(t) for t in tasks}
