@@ -76,10 +76,11 @@ class CertificateRenewal:
     def _renew_if_due(self, spec: CertificateSpec, force: bool) -> dict[str, Any]:
         stored = self._store.load(spec)
         ari_time = None
-        if stored is not None and not force:
+        if stored is not None and stored.complete and not force:
             ari_time = self._acme().renewal_time(stored.fullchain_pem)
         decision = renewal_decision(stored.facts if stored else None, spec.domains,
-                                    self._clocks.now(), ari_time, force)
+                                    self._clocks.now(), ari_time, force,
+                                    stored_completely=stored.complete if stored else True)
         renew_at = decision.renew_at.isoformat() if decision.renew_at else None
         if not decision.due:
             logger.info("Certificate not due", domains=list(spec.domains), reason=decision.reason,

@@ -29,6 +29,9 @@ METADATA_KEY = "metadata.json"
 class StoredCertificate:
     fullchain_pem: str
     facts: CertificateFacts
+    # metadata.json, written last, names this certificate: a run that failed halfway through
+    # storing did not complete, and the next run must store again.
+    complete: bool
 
 
 def certificate_facts(fullchain_pem: str) -> CertificateFacts:
@@ -69,7 +72,22 @@ class CertificateStore:
                 return None
             raise
         fullchain = body.decode()
-        return StoredCertificate(fullchain_pem=fullchain, facts=certificate_facts(fullchain))
+        facts = certificate_facts(fullchain)
+        metadata = self._get_json(spec, METADATA_KEY)
+        complete = isinstance(metadata, dict) and metadata.get("serial") == facts.serial
+        return StoredCertificate(fullchain_pem=fullchain, facts=facts, complete=complete)
+
+    def _get_json(self, spec: CertificateSpec, name: str):
+        try:
+            body = self._client.get_object(Bucket=spec.bucket, Key=spec.key(name))["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
 
     def save(self, spec: CertificateSpec, private_key_pem: str, fullchain_pem: str,
              issued_at: datetime) -> CertificateFacts:

@@ -33,11 +33,14 @@ def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime
 
 
 def renewal_decision(stored: CertificateFacts | None, wanted_names: tuple[str, ...], now: datetime,
-                     ari_renewal_time: datetime | None, force: bool) -> RenewalDecision:
+                     ari_renewal_time: datetime | None, force: bool,
+                     stored_completely: bool = True) -> RenewalDecision:
     if force:
         return RenewalDecision(True, "forced")
     if stored is None:
         return RenewalDecision(True, "no certificate stored")
+    if not stored_completely:
+        return RenewalDecision(True, "the last run did not finish storing the certificate")
     if set(stored.names) != set(wanted_names):
         return RenewalDecision(True, "configured names differ from the stored certificate's")
     if stored.not_after <= now:

@@ -6,12 +6,15 @@ AWS_ENDPOINT_URL, with dummy credentials and a region.
 
 import json
 import logging
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.route53.exceptions import Route53ClientError
+from moto.route53.models import ChangeList, Route53Backend
 from moto.server import ThreadedMotoServer
 
 REGION = "eu-west-2"
@@ -63,6 +66,65 @@ def _patch_moto_quirks() -> None:
     # some code paths set (shared/DESIGN.md, "moto notes").
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None
+    _make_route53_batches_checked_and_atomic()
+
+
+class _RejectedChangeBatch(Route53ClientError):
+    def __init__(self, message: str):
+        super().__init__("InvalidChangeBatch", message)
+
+
+def _record_set_key(record_set: dict) -> tuple:
+    return (record_set["Name"].rstrip(".").lower(), record_set.get("Type"), record_set.get("SetIdentifier"))
+
+
+def _record_set_content(ttl, values) -> tuple:
+    return (str(ttl), tuple(sorted(v["Value"] if isinstance(v, dict) else v for v in values)))
+
+
+def check_batch_like_route53(zone, changes: list[dict]) -> None:
+    """Route53's rules for a change batch, which moto 5.2 does not enforce: CREATE fails when the
+    record set exists, DELETE fails unless it names the current values exactly. The rest of the
+    code relies on both (ownership claims, compare-and-swap of challenge values)."""
+    current = {_record_set_key({"Name": r.name, "Type": r.type, "SetIdentifier": r.set_identifier}):
+               _record_set_content(r.ttl, r.records) for r in zone.rrsets}
+    for change in changes:
+        record_set = change["ResourceRecordSet"]
+        key = _record_set_key(record_set)
+        content = _record_set_content(record_set.get("TTL"), record_set.get("ResourceRecords", []))
+        described = f"[name='{key[0]}.', type='{key[1]}']"
+        if change["Action"] == "CREATE" and key in current:
+            raise _RejectedChangeBatch(f"Tried to create resource record set {described} but it already exists")
+        if change["Action"] == "DELETE":
+            if key not in current:
+                raise _RejectedChangeBatch(f"Tried to delete resource record set {described} but it was not found")
+            if current[key] != content:
+                raise _RejectedChangeBatch(
+                    f"Tried to delete resource record set {described} but the values provided do not match "
+                    "the current values")
+            del current[key]
+        else:
+            current[key] = content
+
+
+def _make_route53_batches_checked_and_atomic() -> None:
+    if getattr(Route53Backend.change_resource_record_sets, "checked_like_route53", False):
+        return
+    apply_batch = Route53Backend.change_resource_record_sets
+    # The server is threaded: without a lock, two batches could interleave between check and apply.
+    one_batch_at_a_time = threading.Lock()
+
+    def change_resource_record_sets(self, zoneid, change_list):
+        with one_batch_at_a_time:
+            check_batch_like_route53(self.get_hosted_zone(zoneid), change_list)
+            return apply_batch(self, zoneid, change_list)
+
+    change_resource_record_sets.checked_like_route53 = True
+    Route53Backend.change_resource_record_sets = change_resource_record_sets
+    # moto's own CREATE check asks its change journal, then refuses if *any* record sorts after
+    # the name: it rejects valid batches (DELETE X + CREATE X' where X' was created once before).
+    # The check above is Route53's, so the journal no longer vetoes a CREATE.
+    ChangeList.__contains__ = lambda self, item: False
 
 
 @contextmanager

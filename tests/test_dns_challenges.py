@@ -10,7 +10,7 @@ from chalicelib.dns_challenges import (
     Route53Challenges,
     txt_after_adding,
     txt_after_removing,
-    txt_change,
+    txt_swap,
 )
 from chalicelib.task_records import RecordSet
 
@@ -23,13 +23,24 @@ def test_removing_takes_only_our_values():
     assert txt_after_removing(['"foreign"', '"abc"', '"def"'], ["abc", "def"]) == ('"foreign"',)
 
 
-def test_empty_remainder_deletes_with_current_values():
-    current = RecordSet.from_route53({"Name": "_acme-challenge.t.example.com.", "Type": "TXT", "TTL": 60,
-                                      "ResourceRecords": [{"Value": '"abc"'}]})
-    change = txt_change("_acme-challenge.t.example.com", current, ())
-    assert change == {"Action": "DELETE", "ResourceRecordSet": current.route53}
-    assert txt_change("_acme-challenge.t.example.com", None, ()) is None
-    assert txt_change("_acme-challenge.t.example.com", current, ('"abc"',)) is None
+NAME = "_acme-challenge.t.example.com"
+CURRENT = RecordSet.from_route53({"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
+                                  "ResourceRecords": [{"Value": '"abc"'}]})
+
+
+def test_changed_values_are_swapped_naming_the_values_read():
+    assert txt_swap(NAME, CURRENT, ('"abc"', '"def"')) == [
+        {"Action": "DELETE", "ResourceRecordSet": CURRENT.route53},
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
+                                                   "ResourceRecords": [{"Value": '"abc"'}, {"Value": '"def"'}]}},
+    ]
+
+
+def test_empty_remainder_deletes_with_current_values_and_nothing_to_do_is_nothing():
+    assert txt_swap(NAME, CURRENT, ()) == [{"Action": "DELETE", "ResourceRecordSet": CURRENT.route53}]
+    assert txt_swap(NAME, None, ()) == []
+    assert txt_swap(NAME, CURRENT, ('"abc"',)) == []
+    assert [c["Action"] for c in txt_swap(NAME, None, ('"abc"',))] == ["CREATE"]
 
 
 class FakeClock:

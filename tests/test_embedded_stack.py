@@ -178,3 +178,34 @@ def test_pebble_sees_an_overridden_txt_and_rejects_it(zones, local_dns, local_pe
     assert authorization.status == messages.STATUS_INVALID
     (failed,) = [c for c in authorization.challenges if c.error]
     assert "Correct value not found" in failed.error.detail
+
+
+def _batch(route53, zone_id, *changes):
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": list(changes)})
+
+
+def _txt(action, name, *values, ttl=60):
+    return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": "TXT", "TTL": ttl,
+                                                     "ResourceRecords": [{"Value": v} for v in values]}}
+
+
+def test_emulated_route53_enforces_route53s_batch_rules(aws):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    route53 = boto3.client("route53")
+    zone_id = route53.create_hosted_zone(Name="rules.example", CallerReference="rules")["HostedZone"]["Id"]
+    name = "_acme-challenge.rules.example"
+    _batch(route53, zone_id, _txt("CREATE", name, '"a"'))
+
+    with pytest.raises(ClientError, match="already exists"):
+        _batch(route53, zone_id, _txt("CREATE", name, '"b"'))
+    with pytest.raises(ClientError, match="do not match the current values"):
+        _batch(route53, zone_id, _txt("DELETE", name, '"stale"'))
+    # Compare-and-swap: DELETE of exactly what is there, then CREATE, in one batch.
+    _batch(route53, zone_id, _txt("DELETE", name, '"a"'), _txt("CREATE", name, '"a"', '"c"'))
+    _batch(route53, zone_id, _txt("DELETE", name, '"a"', '"c"'), _txt("CREATE", name, '"a"'))
+
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name,
+                                                StartRecordType="TXT", MaxItems="1")["ResourceRecordSets"]
+    assert [r["Value"] for r in records[0]["ResourceRecords"]] == ['"a"']

@@ -41,3 +41,8 @@ def test_force_and_changed_names_and_expiry_are_due():
     assert renewal_decision(facts(90, names=("t.example.com",)), NAMES, START, None, force=False).due
     assert renewal_decision(facts(90), NAMES, START + timedelta(days=91), START + timedelta(days=200),
                             force=False).due
+
+
+def test_incompletely_stored_certificate_is_due():
+    decision = renewal_decision(facts(90), NAMES, START, None, force=False, stored_completely=False)
+    assert decision.due and "did not finish" in decision.reason

@@ -1,0 +1,133 @@
+"""Faults: storage failing halfway, crashed runs, concurrent first runs, and secrets in logs."""
+
+import json
+import logging
+import re
+import threading
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+import chalicelib.certificate_renewal as certificate_renewal
+from chalicelib.aws_clients import client
+from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
+from tests.certificates import CertificateTarget
+
+PREFIX = "eu-west-2.browser.example.com"
+LABEL = f"*.{PREFIX}, {PREFIX}"
+
+
+@pytest.fixture
+def target(aws, pebble, dns_server, monkeypatch):
+    dns_server.clear_overrides()
+    target = CertificateTarget("example.com", "faults")
+    monkeypatch.setenv("WORKSPACE", "faults")
+    monkeypatch.setenv("ACME_DIRECTORY_URL", pebble.directory_url)
+    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX])]))
+    return target
+
+
+class _Body:
+    def __init__(self, body):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+def deny_put_of(key_suffix):
+    """botocore hook: S3 answers AccessDenied to a PutObject of that key (not retried, as in AWS)."""
+    def hook(request, **_):
+        if request.method == "PUT" and request.url.split("?")[0].endswith(key_suffix):
+            body = b"<Error><Code>AccessDenied</Code><Message>injected</Message></Error>"
+            return AWSResponse(request.url, 403, {}, _Body(body))
+        return None
+    return hook
+
+
+def test_storage_failing_after_issuance_is_raised_notified_and_issued_again(target, fast_clocks):
+    hook = deny_put_of("/metadata.json")  # cert.pem and key.pem are already written by then
+    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
+    try:
+        with pytest.raises(RenewalFailed):
+            renew_certificates({}, fast_clocks)
+    finally:
+        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
+    (notice,) = target.notices(target.failure_queue)
+    assert "AccessDenied" in notice["Message"]
+    half_stored_serial = target.read("cert.pem")
+
+    result = renew_certificates({}, fast_clocks)  # a scheduled run, not forced
+
+    assert result[LABEL]["outcome"] == "issued"
+    assert target.read("cert.pem") != half_stored_serial
+    assert json.loads(target.read("metadata.json"))["serial"] == result[LABEL]["serial"]
+
+
+def test_challenge_values_left_by_a_crashed_run_do_not_break_the_next(target, fast_clocks):
+    # A run killed between publishing its challenge values and cleaning them up (a Lambda
+    # timeout) leaves them behind; they look like anyone else's values to the next run.
+    name = f"_acme-challenge.{PREFIX}"
+    leftovers = ['"mZz1bYw3oL0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"', '"Qq9sYw3oL0xBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"']
+    target.route53.change_resource_record_sets(HostedZoneId=target.zone_id, ChangeBatch={"Changes": [{
+        "Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "TXT", "TTL": 60,
+                                                  "ResourceRecords": [{"Value": v} for v in leftovers]}}]})
+
+    result = renew_certificates({}, fast_clocks)
+
+    assert result[LABEL]["outcome"] == "issued"
+    assert target.txt_values(name) == sorted(leftovers)
+
+
+def test_two_concurrent_first_renewals_share_one_account(target, fast_clocks, monkeypatch):
+    both_have_a_key = threading.Barrier(2)
+    generate = certificate_renewal.new_private_key_pem
+
+    def generate_in_step():
+        key = generate()
+        both_have_a_key.wait(timeout=20)  # both found no key, both made one, neither has written
+        return key
+
+    monkeypatch.setattr(certificate_renewal, "new_private_key_pem", generate_in_step)
+    outcomes, errors = [], []
+
+    def first_run():
+        try:
+            outcomes.append(renew_certificates({}, fast_clocks)[LABEL]["outcome"])
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    runs = [threading.Thread(target=first_run) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+
+    assert errors == [] and outcomes == ["issued", "issued"]
+    ssm = boto3.client("ssm")
+    key = ssm.get_parameter(Name="/faults/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
+    assert key["Version"] == 1 and key["Type"] == "SecureString"
+    url = ssm.get_parameter(Name="/faults/LETSENCRYPT_ACCOUNT_URL")["Parameter"]["Value"]
+    history = ssm.get_parameter_history(Name="/faults/LETSENCRYPT_ACCOUNT_URL")["Parameters"]
+    assert {entry["Value"] for entry in history} == {url}  # both runs ended on the same account
+
+
+def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_clocks, capfd, caplog):
+    caplog.set_level(logging.DEBUG)  # every library's debug output too (acme logs its JWS payloads)
+    renew_certificates({"force": True}, fast_clocks)
+    task = cluster.run_task(public_ip="203.0.113.50")
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    cluster.stop_task(task)
+    app_module.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
+    captured = capfd.readouterr()
+    everything = captured.out + captured.err + caplog.text
+
+    assert "Certificate issued" in everything and "Task records removed" in everything
+    assert "PRIVATE KEY" not in everything
+    for secret_pem in (target.read("key.pem"), boto3.client("ssm").get_parameter(
+            Name="/faults/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]["Value"]):
+        body_lines = [line for line in secret_pem.splitlines() if line and not line.startswith("-----")]
+        assert not any(line in everything for line in body_lines)
+    # JWK private members ("d", and RSA's "p", "q", "dp", "dq", "qi") never appear as JSON keys.
+    assert not re.search(r'"(d|p|q|dp|dq|qi)"\s*:\s*"', everything)
