@@ -123,3 +123,14 @@ def fast_clocks():
     from chalicelib.certificate_renewal import Clocks
 
     return Clocks(sleep=time.sleep, poll_interval_seconds=0.02, dns_interval_seconds=0.02)
+
+
+def _hypothesis_profiles():
+    from hypothesis import settings
+
+    # CI explores the same examples every run, so a red build is reproducible; locally new ones.
+    settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+_hypothesis_profiles()
