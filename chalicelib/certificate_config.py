@@ -60,7 +60,7 @@ class RenewalSettings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "RenewalSettings":
         workspace = required_variable(environ, "WORKSPACE").strip("/")
-        if not _WORKSPACE.match(workspace):
+        if not _WORKSPACE.fullmatch(workspace):
             raise ConfigurationError(
                 f"WORKSPACE={workspace!r} must be letters, digits, '_', '.', '-' (an SSM path segment)"
             )
@@ -71,7 +71,7 @@ class RenewalSettings:
                 f"ACME_DIRECTORY_URL={directory!r} must be an https:// URL or 'letsencrypt-staging'"
             )
         email = environ.get("NOTIFY_EMAIL", "").strip() or None
-        if email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             raise ConfigurationError(f"NOTIFY_EMAIL={email!r} is not an email address")
         return cls(
             workspace=workspace,
@@ -123,6 +123,6 @@ def _field(item: dict, where: str, name: str, pattern: re.Pattern, what: str,
     value = item.get(name)
     if value in (None, "") and optional:
         return None
-    if not isinstance(value, str) or not pattern.match(value.removeprefix(strip)):
+    if not isinstance(value, str) or not pattern.fullmatch(value.removeprefix(strip)):
         raise ConfigurationError(f"{where}.{name}={value!r} is not {what}")
     return value.removeprefix(strip)

@@ -12,6 +12,7 @@ from chalicelib.task_records import TaskAddresses
 # A filter takes at most 200 values; a filter (unlike NetworkInterfaceIds) does not fail the
 # whole call when one interface is already gone.
 FILTER_VALUES_LIMIT = 200
+_NO_SUCH_INTERFACE = frozenset({"InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceId.Malformed"})
 
 
 class NetworkInterfaces:
@@ -25,7 +26,8 @@ class NetworkInterfaces:
                 NetworkInterfaceIds=[network_interface_id]
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidNetworkInterfaceID.NotFound":
+            # Gone (or an id EC2 does not accept): retrying the event could never succeed.
+            if error.response.get("Error", {}).get("Code") in _NO_SUCH_INTERFACE:
                 return None
             raise
         interfaces = response.get("NetworkInterfaces", [])

@@ -42,12 +42,12 @@ class TaskDnsSettings:
                 "(dot-separated labels of a-z, 0-9 and '-', e.g. eu-west-2.browser.example.com)"
             )
         zone_id = required_variable(environ, "HOSTED_ZONE_ID").removeprefix("/hostedzone/")
-        if not _ZONE_ID.match(zone_id):
+        if not _ZONE_ID.fullmatch(zone_id):
             raise ConfigurationError(
                 f"HOSTED_ZONE_ID={zone_id!r} is not a Route53 hosted zone id (e.g. Z0123456789ABC)"
             )
         cluster_arn = required_variable(environ, "CLUSTER_ARN")
-        if not _CLUSTER_ARN.match(cluster_arn):
+        if not _CLUSTER_ARN.fullmatch(cluster_arn):
             raise ConfigurationError(
                 f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN "
                 "(arn:aws:ecs:<region>:<account>:cluster/<name>)"

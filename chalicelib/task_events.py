@@ -5,12 +5,13 @@ for the state the event reports; the orchestrator checks the task's current stat
 publishes anything.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_hostnames import hostname_for_task, task_id_from_arn
+from chalicelib.task_hostnames import hostname_for_task, task_belongs_to_cluster, task_id_from_arn
 
 EVENT_SOURCE = "aws.ecs"
 EVENT_DETAIL_TYPE = "ECS Task State Change"
@@ -22,6 +23,7 @@ STOPPING_OR_STOPPED = frozenset({"DEACTIVATING", "STOPPING", "DEPROVISIONING", "
 
 # The ENI attachment is called "eni" in events and "ElasticNetworkInterface" in DescribeTasks.
 _ENI_ATTACHMENT_TYPES = frozenset({"eni", "ElasticNetworkInterface"})
+_ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def network_interface_id(attachments: Any) -> str | None:
         for detail in details:
             if isinstance(detail, Mapping) and detail.get("name") == "networkInterfaceId":
                 value = detail.get("value")
-                return value if isinstance(value, str) and value.startswith("eni-") else None
+                return value if isinstance(value, str) and _ENI_ID.fullmatch(value) else None
         return None
     return None
 
@@ -107,6 +109,9 @@ def plan_task_event(event: Any, settings: TaskDnsSettings) -> TaskEventPlan:
     if task_id is None:
         return IgnoreEvent("detail.taskArn is not an ECS task ARN", malformed=True,
                            context={"task_arn": _short(task_arn)})
+    if not task_belongs_to_cluster(task_arn, settings.cluster_arn):
+        return IgnoreEvent("detail.taskArn is not a task of detail.clusterArn", malformed=True,
+                           context={"task_arn": _short(task_arn)})
     hostname = hostname_for_task(task_id, settings.domain_prefix)
     if hostname is None:
         return IgnoreEvent("task id is not a valid DNS label; refusing to write a record",
@@ -116,7 +121,7 @@ def plan_task_event(event: Any, settings: TaskDnsSettings) -> TaskEventPlan:
     if not isinstance(desired_status, str) or not isinstance(last_status, str):
         return IgnoreEvent("detail.desiredStatus or detail.lastStatus is missing or not a string",
                            malformed=True, context={"task_id": task_id})
-    status = {"task_id": task_id, "desired_status": desired_status, "last_status": last_status}
+    status = {"task_id": task_id, "desired_status": _short(desired_status), "last_status": _short(last_status)}
 
     if is_stopping_or_stopped(desired_status, last_status):
         return RemoveRecords(task_arn=task_arn, task_id=task_id, hostname=hostname)
@@ -130,7 +135,7 @@ def plan_task_event(event: Any, settings: TaskDnsSettings) -> TaskEventPlan:
                            context=status)
     eni_id = network_interface_id(attachments)
     if eni_id is None:
-        return IgnoreEvent("ENI attachment has no networkInterfaceId yet", context=status)
+        return IgnoreEvent("ENI attachment has no valid networkInterfaceId (yet)", context=status)
     return PublishRecords(task_arn=task_arn, task_id=task_id, hostname=hostname,
                           network_interface_id=eni_id)
 

@@ -1,15 +1,19 @@
-"""Task ids and the hostnames derived from them. Pure functions."""
+"""Task ids and the hostnames derived from them. Pure functions.
+
+Patterns are matched with fullmatch: `$` would also accept a trailing newline.
+"""
 
 import re
 
 # RFC 1123 host label: letters, digits and hyphens, 1-63 characters, no hyphen at either end.
-# Lower case only: hostnames are written lower case, so anything else is refused, not folded twice.
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_TASK_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[^/]+$")
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_TASK_ARN = re.compile(
+    r"(?P<scope>arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}):task/(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<id>[^/\s]+)")
+_CLUSTER_ARN = re.compile(r"(?P<scope>arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}):cluster/(?P<cluster>[A-Za-z0-9_-]{1,255})")
 
 
 def is_valid_label(label: str) -> bool:
-    return bool(_LABEL.match(label))
+    return bool(_LABEL.fullmatch(label))
 
 
 def is_valid_dns_name(name: str) -> bool:
@@ -21,19 +25,30 @@ def task_id_from_arn(task_arn: str) -> str | None:
 
     None when the ARN is not an ECS task ARN.
     """
-    if not _TASK_ARN.match(task_arn):
-        return None
-    return task_arn.rsplit("/", 1)[1]
+    match = _TASK_ARN.fullmatch(task_arn)
+    return match["id"] if match else None
+
+
+def task_belongs_to_cluster(task_arn: str, cluster_arn: str) -> bool:
+    """Same partition, region and account; and, in the long format, the same cluster name.
+
+    The old format (task/<uuid>) names no cluster; ECS task ids are unique within an account.
+    """
+    task, cluster = _TASK_ARN.fullmatch(task_arn), _CLUSTER_ARN.fullmatch(cluster_arn)
+    if task is None or cluster is None or task["scope"] != cluster["scope"]:
+        return False
+    return task["cluster"] is None or task["cluster"] == cluster["cluster"]
 
 
 def hostname_for_task(task_id: str, domain_prefix: str) -> str | None:
-    """`${taskId}.${DOMAIN_PREFIX}` in lower case, or None when the id is not one DNS label.
+    """`${taskId}.${DOMAIN_PREFIX}`, or None when the id is not one lower-case DNS label.
 
     Refusing anything but a single label is what guarantees that no record is ever written
-    outside DOMAIN_PREFIX (a task id "evil.example.com" would otherwise escape it).
+    outside DOMAIN_PREFIX (a task id "evil.example.com" would otherwise escape it). ECS task ids
+    are lower-case hex; an id with capitals is refused rather than folded, so that one name
+    always belongs to exactly one task ARN.
     """
-    label = task_id.lower()
-    if not is_valid_label(label):
+    if not is_valid_label(task_id):
         return None
-    hostname = f"{label}.{domain_prefix}"
+    hostname = f"{task_id}.{domain_prefix}"
     return hostname if is_valid_dns_name(hostname) else None

@@ -1,6 +1,11 @@
 import pytest
 
-from chalicelib.task_hostnames import hostname_for_task, is_valid_dns_name, task_id_from_arn
+from chalicelib.task_hostnames import (
+    hostname_for_task,
+    is_valid_dns_name,
+    task_belongs_to_cluster,
+    task_id_from_arn,
+)
 
 PREFIX = "eu-west-2.browser.example.com"
 
@@ -25,8 +30,30 @@ def test_anything_but_a_task_arn_has_no_task_id(arn):
     assert task_id_from_arn(arn) is None
 
 
-def test_hostname_is_task_id_under_prefix_in_lower_case():
-    assert hostname_for_task("3F2C0E1D9A8B", PREFIX) == f"3f2c0e1d9a8b.{PREFIX}"
+def test_hostname_is_task_id_under_prefix():
+    assert hostname_for_task("3f2c0e1d9a8b", PREFIX) == f"3f2c0e1d9a8b.{PREFIX}"
+
+
+def test_task_id_with_capitals_is_refused_not_folded_onto_another_tasks_name():
+    assert hostname_for_task("3F2C0E1D9A8B", PREFIX) is None
+
+
+def test_trailing_newline_is_not_a_valid_label_or_arn():
+    assert hostname_for_task("abc\n", PREFIX) is None
+    assert task_id_from_arn("arn:aws:ecs:eu-west-2:123456789012:task/c/abc\n") is None
+
+
+@pytest.mark.parametrize("task_arn, belongs", [
+    ("arn:aws:ecs:eu-west-2:123456789012:task/user-sessions/abc", True),
+    ("arn:aws:ecs:eu-west-2:123456789012:task/0b69d5c0-d655-4695-98cd-5d2d526d9d5a", True),
+    ("arn:aws:ecs:eu-west-2:123456789012:task/other-cluster/abc", False),
+    ("arn:aws:ecs:eu-west-2:999999999999:task/user-sessions/abc", False),
+    ("arn:aws:ecs:eu-west-1:123456789012:task/user-sessions/abc", False),
+    ("arn:aws:ecs:eu-west-2:123456789012:task/user-sessions-2/abc", False),
+])
+def test_task_must_belong_to_the_configured_cluster(task_arn, belongs):
+    cluster = "arn:aws:ecs:eu-west-2:123456789012:cluster/user-sessions"
+    assert task_belongs_to_cluster(task_arn, cluster) is belongs
 
 
 @pytest.mark.parametrize("task_id", [

@@ -345,3 +345,21 @@ def test_persistent_throttling_is_raised_for_lambda_to_retry(cluster, app_module
     assert raised.value.response["Error"]["Code"] == "Throttling"
     assert hook.answered == TOTAL_MAX_ATTEMPTS
     assert cluster.zone_records() == {}
+
+
+@pytest.mark.parametrize("disguise", [
+    lambda arn: arn.upper().replace("ARN:AWS:ECS:EU-WEST-2", "arn:aws:ecs:eu-west-2"),
+    lambda arn: arn.replace(":123456789012:", ":999999999999:"),
+], ids=["task-id-in-capitals", "task-arn-of-another-account"])
+def test_crafted_event_naming_a_live_task_cannot_remove_its_records(cluster, app_module, disguise):
+    cluster.use_long_task_arns(True)
+    task = cluster.run_task(public_ip="203.0.113.30")
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    published = cluster.zone_records()
+    crafted = cluster.event(task, "RUNNING")
+    crafted["detail"]["taskArn"] = disguise(task["taskArn"])
+
+    outcome = app_module.update_task_dns(crafted, None)
+
+    assert outcome["outcome"] == "malformed"
+    assert cluster.zone_records() == published
