@@ -32,3 +32,9 @@ pebble:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The per-function IAM policies (.chalice/policy-<stage>-<function>.json) and the CloudFormation
+# merge templates (infra/chalice-merge-<stage>.json), regenerated from .chalice/config.json.
+.PHONY: policies
+policies: $(STAMP)
+	$(BIN)/python -m infra

@@ -4,8 +4,9 @@ The key is created once and atomically: PutParameter without Overwrite fails for
 two concurrent first runs, which then reads back the winner's key, so both end on one account.
 A plain String parameter, as older deployments wrote, is read as well.
 
-IAM: ssm:GetParameter, ssm:PutParameter on /{WORKSPACE}/LETSENCRYPT_*; kms:Decrypt and
-kms:Encrypt via SSM for the SecureString.
+IAM: ssm:GetParameter, ssm:PutParameter on the two parameters. No KMS grant: the SecureString
+uses SSM's AWS-managed key (aws/ssm), whose key policy already lets the account's principals use
+it through SSM.
 """
 
 from collections.abc import Callable

@@ -5,7 +5,9 @@ Keys (README "Storage"): cert.pem (full chain, leaf first), key.pem (private key
 Everything is written with server-side encryption. metadata.json goes last: a reader that sees
 new metadata sees the new certificate everywhere.
 
-IAM: s3:GetObject and s3:PutObject on <bucket>/<prefix>*.
+IAM: s3:GetObject and s3:PutObject on <bucket>/<prefix>*, and s3:ListBucket on the bucket:
+without it S3 answers a missing cert.pem with 403 instead of 404, and the first run could not
+tell "nothing stored yet" from "not allowed".
 """
 
 import json

@@ -1,0 +1,197 @@
+"""Least-privilege IAM policy of each function, derived from the environment it is deployed with.
+
+Pure functions: FunctionDeployment -> policy document. `python -m infra` (`make policies`)
+writes them to .chalice/policy-<stage>-<function>.json; chalice gives each function its
+own role with that policy (autogen_policy false, iam_policy_file per function). A test fails when
+the committed files differ from what this module produces, and infra/policy_audit.py checks that
+no policy grants more than the functions need.
+"""
+
+import json
+from collections.abc import Iterable
+
+from infra.deployments import (
+    RENEWAL_FUNCTION,
+    TASK_DNS_FUNCTIONS,
+    DeploymentConfigError,
+    FunctionDeployment,
+    function_deployments,
+    stage_names,
+)
+
+POLICY_VERSION = "2012-10-17"
+RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
+# A, AAAA at a task's name and the TXT ownership marker beside them (README "Record and ownership").
+TASK_RECORD_TYPES = ("A", "AAAA", "TXT")
+CHALLENGE_RECORD_TYPES = ("TXT",)
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def policy_document(deployment: FunctionDeployment) -> dict:
+    if deployment.function in TASK_DNS_FUNCTIONS:
+        statements = task_dns_statements(deployment)
+    elif deployment.function == RENEWAL_FUNCTION:
+        statements = renewal_statements(deployment)
+    else:
+        raise ValueError(f"no policy is defined for function {deployment.function!r}")
+    return {"Version": POLICY_VERSION, "Statement": [*statements, own_log_group_statement(deployment)]}
+
+
+def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
+    settings = deployment.task_dns
+    where = deployment.location
+    zone = hosted_zone_arn(where.partition, settings.hosted_zone_id)
+    return [
+        {
+            "Sid": "WriteTaskRecords",
+            "Effect": "Allow",
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": zone,
+            "Condition": {
+                "ForAllValues:StringLike": {RECORD_NAMES_KEY: [f"*.{settings.domain_prefix}"]},
+                "ForAllValues:StringEquals": {RECORD_TYPES_KEY: list(TASK_RECORD_TYPES)},
+            },
+        },
+        {
+            # "*.<prefix>" also matches _acme-challenge.<prefix>: without this, a DNS function
+            # could answer DNS-01 for the wildcard certificate. Task names never contain "_".
+            "Sid": "NeverWriteUnderscoreNames",
+            "Effect": "Deny",
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": zone,
+            "Condition": {"ForAnyValue:StringLike": {RECORD_NAMES_KEY: ["*_*"]}},
+        },
+        {"Sid": "ReadZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets", "Resource": zone},
+        route53_changes_statement(where.partition),
+        {
+            "Sid": "DescribeClusterTasks",
+            "Effect": "Allow",
+            "Action": "ecs:DescribeTasks",
+            "Resource": where.arn("ecs", f"task/{cluster_name(settings.cluster_arn)}/*"),
+            "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
+        },
+        {
+            # ListTasks cannot be scoped by resource ARN; the ecs:cluster condition scopes it.
+            "Sid": "ListClusterTasks",
+            "Effect": "Allow",
+            "Action": "ecs:ListTasks",
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
+        },
+        {
+            # EC2 Describe* actions support no resource-level permissions.
+            "Sid": "ReadTaskNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": "ec2:DescribeNetworkInterfaces",
+            "Resource": "*",
+        },
+    ]
+
+
+def renewal_statements(deployment: FunctionDeployment) -> list[dict]:
+    settings = deployment.renewal
+    where = deployment.location
+    names_by_zone = challenge_names_by_zone(settings.certificates)
+    zones = [hosted_zone_arn(where.partition, zone_id) for zone_id in names_by_zone]
+    buckets = unique(spec.bucket for spec in settings.certificates)
+    topics = unique(topic for spec in settings.certificates
+                    for topic in (spec.success_topic_arn, spec.failure_topic_arn) if topic)
+    statements = [
+        {
+            "Sid": f"WriteChallengeRecordsIn{zone_id}",
+            "Effect": "Allow",
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": hosted_zone_arn(where.partition, zone_id),
+            "Condition": {"ForAllValues:StringEquals": {
+                RECORD_NAMES_KEY: names, RECORD_TYPES_KEY: list(CHALLENGE_RECORD_TYPES)}},
+        }
+        for zone_id, names in names_by_zone.items()
+    ]
+    statements += [
+        {"Sid": "ReadChallengeRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets",
+         "Resource": one_or_many(zones)},
+        route53_changes_statement(where.partition),
+        {
+            # SecureString with the AWS managed key aws/ssm: its key policy already lets every
+            # principal of the account use it through SSM, so no kms: statement is needed.
+            "Sid": "ReadWriteAcmeAccount",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Resource": [where.arn("ssm", f"parameter/{name.lstrip('/')}")
+                         for name in (settings.account_key_parameter, settings.account_url_parameter)],
+        },
+        {
+            "Sid": "ReadWriteCertificates",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": one_or_many(unique(
+                where.arn("s3", f"{spec.bucket}/{spec.prefix}*", regional=False) for spec in settings.certificates)),
+        },
+        {
+            # Without ListBucket, S3 answers GetObject of a missing cert.pem with 403 instead of
+            # 404, and the first issuance would fail instead of seeing "nothing stored yet".
+            "Sid": "TellMissingCertificatesFromDenied",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": one_or_many([where.arn("s3", bucket, regional=False) for bucket in buckets]),
+        },
+    ]
+    if topics:
+        statements.append({"Sid": "NotifyCertificateTopics", "Effect": "Allow", "Action": "sns:Publish",
+                           "Resource": one_or_many(topics)})
+    return statements
+
+
+def route53_changes_statement(partition: str) -> dict:
+    return {"Sid": "WaitForRoute53Changes", "Effect": "Allow", "Action": "route53:GetChange",
+            "Resource": f"arn:{partition}:route53:::change/*"}
+
+
+def own_log_group_statement(deployment: FunctionDeployment) -> dict:
+    log_group = deployment.location.arn("logs", f"log-group:{deployment.log_group}")
+    # The group itself (CreateLogGroup) and its streams (log-group:<name>:log-stream:<stream>).
+    return {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": list(LOG_ACTIONS),
+            "Resource": [log_group, f"{log_group}:*"]}
+
+
+def challenge_names_by_zone(certificates) -> dict[str, list[str]]:
+    """`_acme-challenge.<name>` for every configured name, by zone; apex and wildcard share one."""
+    names: dict[str, set[str]] = {}
+    for spec in certificates:
+        names.setdefault(spec.zone_id, set()).update(
+            f"_acme-challenge.{domain.removeprefix('*.')}" for domain in spec.domains)
+    return {zone_id: sorted(zone_names) for zone_id, zone_names in sorted(names.items())}
+
+
+def hosted_zone_arn(partition: str, zone_id: str) -> str:
+    return f"arn:{partition}:route53:::hostedzone/{zone_id}"
+
+
+def cluster_name(cluster_arn: str) -> str:
+    return cluster_arn.rsplit("/", 1)[1]
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def one_or_many(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+def render(policy: dict) -> str:
+    return json.dumps(policy, indent=2) + "\n"
+
+
+def policy_files(config: dict) -> dict[str, str]:
+    """File name under .chalice/ -> content, for every function of every stage."""
+    files: dict[str, str] = {}
+    for stage in stage_names(config):
+        for deployment in function_deployments(config, stage):
+            if deployment.policy_file in files:
+                raise DeploymentConfigError(
+                    f"{deployment.policy_file} is configured for more than one function; each function "
+                    "needs its own policy file, or one would be granted what another needs")
+            files[deployment.policy_file] = render(policy_document(deployment))
+    return files

@@ -1,0 +1,63 @@
+"""Run the chalice and cfn-lint CLIs on a throwaway copy of the project.
+
+The copy keeps `chalice deploy` from writing .chalice/deployed/ into the repository. Its
+.chalice/deployments/ (chalice's package cache) links to a directory in pytest's cache: with
+automatic_layer the dependencies (manylinux wheels from PyPI) are packaged into a layer keyed
+on requirements.txt alone, so they are downloaded once, not on every change to the app.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.json", ".chalice/policy-*.json")
+# Variables the app reads: chalice must take them from the stage, never from the test process.
+APP_VARIABLES = ("DOMAIN_PREFIX", "HOSTED_ZONE_ID", "CLUSTER_ARN", "WORKSPACE", "CERTIFICATES",
+                 "NOTIFY_EMAIL", "ACME_DIRECTORY_URL")
+
+
+def package_cache(request) -> Path:
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    if cache is None:
+        return request.getfixturevalue("tmp_path_factory").mktemp("chalice-deployments")
+    return cache.mkdir("chalice-deployments")
+
+
+def copy_project(destination: Path, cache: Path) -> Path:
+    for pattern in COPIED:
+        for source in PROJECT_DIR.glob(pattern):
+            target = destination / source.relative_to(PROJECT_DIR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+    (destination / ".chalice" / "deployments").symlink_to(cache, target_is_directory=True)
+    return destination
+
+
+def chalice_environment(aws: Mapping[str, str]) -> dict[str, str]:
+    inherited = {name: value for name, value in os.environ.items()
+                 if not name.startswith("AWS_") and name not in APP_VARIABLES}
+    return {**inherited, **aws}
+
+
+def run_chalice(project: Path, *arguments: str, aws: Mapping[str, str]) -> subprocess.CompletedProcess:
+    return _run([str(BIN_DIR / "chalice"), *arguments], cwd=project, env=chalice_environment(aws))
+
+
+def run_cfn_lint(template: Path) -> subprocess.CompletedProcess:
+    return _run([str(BIN_DIR / "cfn-lint"), str(template)], cwd=PROJECT_DIR, env=dict(os.environ))
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def explain(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"

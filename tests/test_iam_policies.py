@@ -1,0 +1,234 @@
+"""Per-function IAM policies: generated from the stage configuration, committed as generated,
+and granting no more than each function needs (infra/policy_audit.py)."""
+
+import copy
+import fnmatch
+import json
+
+import pytest
+
+from infra.deployments import (
+    CHALICE_DIR,
+    FUNCTIONS,
+    DeploymentConfigError,
+    FunctionDeployment,
+    function_deployment,
+    function_deployments,
+    load_config,
+    stage_names,
+)
+from infra.iam_policies import RECORD_NAMES_KEY, policy_document, policy_files
+from infra.policy_audit import audit
+
+CONFIG = load_config()
+DEPLOYMENTS = [deployment for stage in stage_names(CONFIG) for deployment in function_deployments(CONFIG, stage)]
+PROD = {deployment.function: deployment for deployment in function_deployments(CONFIG, "prod")}
+
+
+def by_id(deployment: FunctionDeployment) -> str:
+    return f"{deployment.stage}-{deployment.function}"
+
+
+def statement(policy: dict, sid: str) -> dict:
+    return next(s for s in policy["Statement"] if s.get("Sid", "").startswith(sid))
+
+
+def committed_policy(deployment: FunctionDeployment) -> dict:
+    return json.loads((CHALICE_DIR / deployment.policy_file).read_text())
+
+
+def test_both_stages_are_configured():
+    assert set(stage_names(CONFIG)) >= {"dev", "prod"}
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=by_id)
+def test_committed_policy_file_is_what_the_stage_configuration_generates(deployment):
+    committed = (CHALICE_DIR / deployment.policy_file).read_text()
+    assert committed == policy_files(CONFIG)[deployment.policy_file], "run `make policies`"
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=by_id)
+def test_policy_grants_nothing_beyond_what_the_function_needs(deployment):
+    assert audit(deployment, committed_policy(deployment)) == []
+
+
+def test_every_function_of_the_app_gets_its_own_policy_file_in_every_stage():
+    import app
+
+    assert {source.name for source in app.app.event_sources} == set(FUNCTIONS)
+    files = [deployment.policy_file for deployment in DEPLOYMENTS]
+    assert len(set(files)) == len(files) == len(FUNCTIONS) * len(stage_names(CONFIG))
+
+
+@pytest.mark.parametrize("change, complaint", [
+    # chalice would fall back to one policy-<stage>.json shared by every function
+    (lambda settings: settings.pop("iam_policy_file"), "iam_policy_file"),
+    # chalice would write its own, broader policy
+    (lambda settings: settings.update(autogen_policy=True), "autogen_policy"),
+    # a role made elsewhere: these policies would not be applied
+    (lambda settings: settings.update(manage_iam_role=False), "manage_iam_role"),
+], ids=["no policy file", "autogen policy", "unmanaged role"])
+def test_configuration_that_would_not_give_each_function_its_own_policy_is_refused(change, complaint):
+    config = copy.deepcopy(CONFIG)
+    change(config["stages"]["dev"]["lambda_functions"]["renew_certificates"])
+    with pytest.raises(DeploymentConfigError, match=complaint):
+        function_deployment(config, "dev", "renew_certificates")
+
+
+def test_two_functions_sharing_a_policy_file_are_refused():
+    config = copy.deepcopy(CONFIG)
+    functions = config["stages"]["dev"]["lambda_functions"]
+    functions["reconcile_task_dns"]["iam_policy_file"] = functions["update_task_dns"]["iam_policy_file"]
+    with pytest.raises(DeploymentConfigError, match="more than one function"):
+        policy_files(config)
+
+
+def test_dns_functions_may_write_task_names_but_not_acme_challenges():
+    # IAM's StringLike: "*" matches any run of characters, as fnmatch's does (no [] classes here).
+    policy = committed_policy(PROD["update_task_dns"])
+    allowed = statement(policy, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"][RECORD_NAMES_KEY]
+    denied = statement(policy, "NeverWriteUnderscoreNames")["Condition"]["ForAnyValue:StringLike"][RECORD_NAMES_KEY]
+    prefix = PROD["update_task_dns"].task_dns.domain_prefix
+
+    def matches(patterns, name):
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+    task_name, challenge_name = f"3f2c9a.{prefix}", f"_acme-challenge.{prefix}"
+    assert matches(allowed, task_name) and not matches(denied, task_name)
+    assert matches(allowed, challenge_name), "the allow alone would let a DNS function pass DNS-01"
+    assert matches(denied, challenge_name)
+    assert not matches(allowed, "www.example.com") and not matches(allowed, prefix)
+
+
+def test_renewal_policy_covers_every_configured_certificate_and_nothing_else():
+    environment = {
+        "CLUSTER_ARN": "arn:aws:ecs:us-east-1:444455556666:cluster/sessions",
+        "WORKSPACE": "/acme-ws/",
+        "CERTIFICATES": json.dumps([
+            {"domains": ["*.a.example.com", "a.example.com"], "zoneId": "/hostedzone/ZONEA",
+             "certStorageBucketName": "certs-a", "certStoragePrefix": "a",
+             "failureSnsTopicArn": "arn:aws:sns:us-east-1:444455556666:failures"},
+            {"domains": ["b.example.org", "*.x.b.example.org"], "zoneId": "ZONEB",
+             "certStorageBucketName": "certs-b", "certStoragePrefix": "",
+             "successSnsTopicArn": "arn:aws:sns:us-east-1:444455556666:news",
+             "failureSnsTopicArn": "arn:aws:sns:us-east-1:444455556666:failures"},
+        ]),
+    }
+    deployment = FunctionDeployment("task-subdomains", "test", "renew_certificates", environment,
+                                    "policy-test-renew_certificates.json")
+    policy = policy_document(deployment)
+
+    names_by_zone = {s["Resource"]: s["Condition"]["ForAllValues:StringEquals"][RECORD_NAMES_KEY]
+                     for s in policy["Statement"] if s["Action"] == "route53:ChangeResourceRecordSets"}
+    assert names_by_zone == {
+        "arn:aws:route53:::hostedzone/ZONEA": ["_acme-challenge.a.example.com"],
+        "arn:aws:route53:::hostedzone/ZONEB": ["_acme-challenge.b.example.org", "_acme-challenge.x.b.example.org"],
+    }
+    assert statement(policy, "ReadWriteCertificates")["Resource"] == [
+        "arn:aws:s3:::certs-a/a/*", "arn:aws:s3:::certs-b/*"]
+    assert statement(policy, "ReadWriteAcmeAccount")["Resource"] == [
+        "arn:aws:ssm:us-east-1:444455556666:parameter/acme-ws/LETSENCRYPT_ACCOUNT_KEY",
+        "arn:aws:ssm:us-east-1:444455556666:parameter/acme-ws/LETSENCRYPT_ACCOUNT_URL"]
+    assert statement(policy, "NotifyCertificateTopics")["Resource"] == [
+        "arn:aws:sns:us-east-1:444455556666:failures", "arn:aws:sns:us-east-1:444455556666:news"]
+    assert statement(policy, "WriteOwnLogs")["Resource"][0] == (
+        "arn:aws:logs:us-east-1:444455556666:log-group:/aws/lambda/task-subdomains-test-renew_certificates")
+    assert audit(deployment, policy) == []
+
+
+def rename(mapping: dict, old: str, new: str) -> None:
+    mapping[new] = mapping.pop(old)
+
+
+def add(policy: dict, **grant) -> None:
+    policy["Statement"].append({"Sid": "Extra", "Effect": "Allow", **grant})
+
+
+OTHER_CLUSTER = "arn:aws:ecs:eu-west-2:111122223333:cluster/someone-else"
+OVER_BROAD = {
+    # The DNS functions.
+    "wildcard action": ("update_task_dns", "WriteTaskRecords",
+                        lambda p: statement(p, "WriteTaskRecords").update(Action="route53:*")),
+    "record writes on every zone": ("update_task_dns", "WriteTaskRecords",
+                                    lambda p: statement(p, "WriteTaskRecords").update(Resource="*")),
+    "record writes on another zone": ("reconcile_task_dns", "WriteTaskRecords",
+                                      lambda p: statement(p, "WriteTaskRecords").update(
+                                          Resource="arn:aws:route53:::hostedzone/ZOTHER")),
+    "record names not limited": ("update_task_dns", "WriteTaskRecords",
+                                 lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringLike")),
+    "record names limited for one record of the batch only": (
+        "update_task_dns", "WriteTaskRecords",
+        lambda p: rename(statement(p, "WriteTaskRecords")["Condition"], "ForAllValues:StringLike", "ForAnyValue:StringLike")),
+    "record names anywhere": ("update_task_dns", "WriteTaskRecords",
+                              lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"].update(
+                                  {RECORD_NAMES_KEY: ["*"]})),
+    "record names under the parent domain": (
+        "reconcile_task_dns", "WriteTaskRecords",
+        lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"].update(
+            {RECORD_NAMES_KEY: ["*.browser.example.com"]})),
+    "record types not limited": ("update_task_dns", "WriteTaskRecords",
+                                 lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringEquals")),
+    "NS records": ("update_task_dns", "WriteTaskRecords",
+                   lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringEquals"][
+                       "route53:ChangeResourceRecordSetsRecordTypes"].append("NS")),
+    "tasks of every cluster": ("update_task_dns", "DescribeClusterTasks",
+                               lambda p: statement(p, "DescribeClusterTasks").pop("Condition")),
+    "tasks described on every resource": ("update_task_dns", "DescribeClusterTasks",
+                                          lambda p: statement(p, "DescribeClusterTasks").update(Resource="*")),
+    "tasks listed in another cluster": ("reconcile_task_dns", "ListClusterTasks",
+                                        lambda p: statement(p, "ListClusterTasks").update(
+                                            Condition={"ArnEquals": {"ecs:cluster": OTHER_CLUSTER}})),
+    "an action the function does not need": ("update_task_dns", "Extra",
+                                             lambda p: add(p, Action="ssm:GetParameter",
+                                                           Resource="arn:aws:ssm:eu-west-2:111122223333:parameter/x")),
+    "NotAction": ("update_task_dns", "Extra", lambda p: add(p, NotAction="iam:*", Resource="*")),
+    "logs anywhere": ("update_task_dns", "WriteOwnLogs",
+                      lambda p: statement(p, "WriteOwnLogs").update(Resource="arn:aws:logs:eu-west-2:111122223333:*")),
+    "another function's log group": (
+        "update_task_dns", "WriteOwnLogs",
+        lambda p: statement(p, "WriteOwnLogs").update(Resource=[
+            r.replace("update_task_dns", "renew_certificates") for r in statement(p, "WriteOwnLogs")["Resource"]])),
+    # The renewal function.
+    "challenge names by pattern": ("renew_certificates", "WriteChallengeRecords",
+                                   lambda p: statement(p, "WriteChallengeRecords")["Condition"][
+                                       "ForAllValues:StringEquals"].update({RECORD_NAMES_KEY: ["_acme-challenge.*"]})),
+    "task names for the renewal function": (
+        "renew_certificates", "WriteChallengeRecords",
+        lambda p: statement(p, "WriteChallengeRecords")["Condition"]["ForAllValues:StringEquals"][
+            RECORD_NAMES_KEY].append("3f2c9a.eu-west-2.browser.example.com")),
+    "A records for the renewal function": (
+        "renew_certificates", "WriteChallengeRecords",
+        lambda p: statement(p, "WriteChallengeRecords")["Condition"]["ForAllValues:StringEquals"].update(
+            {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT", "A"]})),
+    "the whole certificate bucket": ("renew_certificates", "ReadWriteCertificates",
+                                     lambda p: statement(p, "ReadWriteCertificates").update(
+                                         Resource="arn:aws:s3:::task-subdomains-certs-prod/*")),
+    "every bucket": ("renew_certificates", "ReadWriteCertificates",
+                     lambda p: statement(p, "ReadWriteCertificates").update(Resource="arn:aws:s3:::*")),
+    "deleting certificates": ("renew_certificates", "ReadWriteCertificates",
+                              lambda p: statement(p, "ReadWriteCertificates")["Action"].append("s3:DeleteObject")),
+    "listing every bucket": ("renew_certificates", "TellMissingCertificatesFromDenied",
+                             lambda p: statement(p, "TellMissingCertificatesFromDenied").update(Resource="*")),
+    "every parameter of the workspace": (
+        "renew_certificates", "ReadWriteAcmeAccount",
+        lambda p: statement(p, "ReadWriteAcmeAccount").update(
+            Resource="arn:aws:ssm:eu-west-2:111122223333:parameter/task-subdomains-prod/*")),
+    "parameters in every region": (
+        "renew_certificates", "ReadWriteAcmeAccount",
+        lambda p: statement(p, "ReadWriteAcmeAccount").update(
+            Resource="arn:aws:ssm:*:111122223333:parameter/task-subdomains-prod/LETSENCRYPT_ACCOUNT_KEY")),
+    "every topic": ("renew_certificates", "NotifyCertificateTopics",
+                    lambda p: statement(p, "NotifyCertificateTopics").update(Resource="*")),
+    "KMS on every key": ("renew_certificates", "Extra", lambda p: add(p, Action="kms:Decrypt", Resource="*")),
+}
+
+
+@pytest.mark.parametrize("function, sid, widen", OVER_BROAD.values(), ids=OVER_BROAD.keys())
+def test_audit_catches_a_policy_that_grants_too_much(function, sid, widen):
+    deployment = PROD[function]
+    policy = copy.deepcopy(committed_policy(deployment))
+    widen(policy)
+
+    problems = audit(deployment, policy)
+
+    assert any(f"statement {sid}" in problem for problem in problems), problems
