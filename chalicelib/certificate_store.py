@@ -62,34 +62,34 @@ def metadata_document(facts: CertificateFacts, issued_at: datetime) -> dict:
     }
 
 
+def _metadata_serial(body: bytes | None) -> str | None:
+    try:
+        metadata = json.loads(body) if body is not None else None
+    except ValueError:
+        return None
+    return metadata.get("serial") if isinstance(metadata, dict) else None
+
+
 class CertificateStore:
     def __init__(self, client):
         self._client = client
 
     def load(self, spec: CertificateSpec) -> StoredCertificate | None:
-        try:
-            body = self._client.get_object(Bucket=spec.bucket, Key=spec.key(CERT_KEY))["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
+        body = self._get(spec, CERT_KEY)
+        if body is None:
+            return None
         fullchain = body.decode()
         facts = certificate_facts(fullchain)
-        metadata = self._get_json(spec, METADATA_KEY)
-        complete = isinstance(metadata, dict) and metadata.get("serial") == facts.serial
+        complete = _metadata_serial(self._get(spec, METADATA_KEY)) == facts.serial
         return StoredCertificate(fullchain_pem=fullchain, facts=facts, complete=complete)
 
-    def _get_json(self, spec: CertificateSpec, name: str):
+    def _get(self, spec: CertificateSpec, name: str) -> bytes | None:
         try:
-            body = self._client.get_object(Bucket=spec.bucket, Key=spec.key(name))["Body"].read()
+            return self._client.get_object(Bucket=spec.bucket, Key=spec.key(name))["Body"].read()
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        try:
-            return json.loads(body)
-        except ValueError:
-            return None
 
     def save(self, spec: CertificateSpec, private_key_pem: str, fullchain_pem: str,
              issued_at: datetime) -> CertificateFacts:

@@ -116,6 +116,23 @@ def pebble(dns_server):
 
 
 @pytest.fixture
+def certificate_target(aws, pebble, dns_server, monkeypatch):
+    """Makes a zone, bucket and topics for one certificate, and points the renewal config at it."""
+    from tests.certificates import CertificateTarget
+
+    def make(workspace: str, domains: list[str]) -> CertificateTarget:
+        dns_server.clear_overrides()
+        target = CertificateTarget("example.com", workspace)
+        monkeypatch.setenv("WORKSPACE", workspace)
+        monkeypatch.setenv("ACME_DIRECTORY_URL", pebble.directory_url)
+        monkeypatch.setenv("CERTIFICATES", json.dumps([target.item(domains)]))
+        return target
+
+    yield make
+    dns_server.clear_overrides()
+
+
+@pytest.fixture
 def fast_clocks():
     """Real time (Pebble validates asynchronously) but polled every 20 ms instead of every second."""
     import time

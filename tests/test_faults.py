@@ -7,43 +7,25 @@ import threading
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
 import chalicelib.certificate_renewal as certificate_renewal
 from chalicelib.aws_clients import client
 from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
-from tests.certificates import CertificateTarget
+from tests.fault_injection import failing
 
 PREFIX = "eu-west-2.browser.example.com"
 LABEL = f"*.{PREFIX}, {PREFIX}"
 
 
 @pytest.fixture
-def target(aws, pebble, dns_server, monkeypatch):
-    dns_server.clear_overrides()
-    target = CertificateTarget("example.com", "faults")
-    monkeypatch.setenv("WORKSPACE", "faults")
-    monkeypatch.setenv("ACME_DIRECTORY_URL", pebble.directory_url)
-    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX])]))
-    return target
-
-
-class _Body:
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
+def target(certificate_target):
+    return certificate_target("faults", [f"*.{PREFIX}", PREFIX])
 
 
 def deny_put_of(key_suffix):
-    """botocore hook: S3 answers AccessDenied to a PutObject of that key (not retried, as in AWS)."""
-    def hook(request, **_):
-        if request.method == "PUT" and request.url.split("?")[0].endswith(key_suffix):
-            body = b"<Error><Code>AccessDenied</Code><Message>injected</Message></Error>"
-            return AWSResponse(request.url, 403, {}, _Body(body))
-        return None
-    return hook
+    """S3 answers AccessDenied to a PutObject of that key (not retried, as in AWS)."""
+    return failing(403, "AccessDenied", xml_root="",
+                   when=lambda request: request.method == "PUT" and request.url.split("?")[0].endswith(key_suffix))
 
 
 def test_storage_failing_after_issuance_is_raised_notified_and_issued_again(target, fast_clocks):

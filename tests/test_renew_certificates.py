@@ -14,13 +14,8 @@ OTHER_PREFIX = "eu-west-1.browser.example.net"
 
 
 @pytest.fixture
-def target(aws, pebble, dns_server, monkeypatch):
-    dns_server.clear_overrides()
-    target = CertificateTarget("example.com", "primary")
-    monkeypatch.setenv("WORKSPACE", "tests")
-    monkeypatch.setenv("ACME_DIRECTORY_URL", pebble.directory_url)
-    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX])]))
-    return target
+def target(certificate_target):
+    return certificate_target("tests", [f"*.{PREFIX}", PREFIX])
 
 
 def renew(clocks, force=False):

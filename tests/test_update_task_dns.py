@@ -1,12 +1,12 @@
 """update_task_dns against the emulated AWS account: one test per rule of issue #2."""
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.task_records import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
+from tests.fault_injection import failing
 
 
 def hostname(task):
@@ -293,25 +293,7 @@ def test_malformed_event_is_logged_and_dropped(cluster, app_module, logs, break_
 
 
 def _throttle(code, times):
-    """A botocore before-send hook that answers the first `times` requests with `code`."""
-    def hook(request, **_):
-        if hook.answered >= times:
-            return None
-        hook.answered += 1
-        body = (f'<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>'
-                f'<Message>injected</Message></Error></ErrorResponse>').encode()
-        return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(body))
-
-    hook.answered = 0
-    return hook
-
-
-class _Raw:
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
+    return failing(400, code, times=times)
 
 
 @pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
