@@ -237,3 +237,17 @@ def test_days_remaining_metric_covers_every_certificate_and_zero_for_a_failed_on
     failed, issued = emitted_days_remaining(capsys.readouterr().out)
     assert failed == 0.0
     assert 5 * 365 - 2 < issued < 5 * 365 + 2  # Pebble issues for five years
+
+
+def test_configured_profile_is_requested_in_the_new_order(target, fast_clocks, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX], profile="shortlived")]))
+    caplog.set_level(logging.DEBUG, logger="acme.client")  # the acme library logs each JWS payload
+
+    renew(fast_clocks)
+
+    payloads = [r.args[0] for r in caplog.records if r.msg.startswith("JWS payload:") and r.args]
+    orders = [json.loads(p) for p in payloads if b'"identifiers"' in p]
+    assert [order.get("profile") for order in orders] == ["shortlived"]
+    assert {i["value"] for i in orders[0]["identifiers"]} == {f"*.{PREFIX}", PREFIX}
