@@ -29,6 +29,14 @@ class EcsTasks:
             cluster=self.cluster_arn, desiredStatus="RUNNING") for arn in page["taskArns"]]
         return [status for chunk in _chunks(arns, DESCRIBE_TASKS_LIMIT) for status in self._describe(chunk)]
 
+    def statuses_of(self, task_ids: list[str]) -> dict[str, TaskStatus]:
+        """Current state by task id, for the ids ECS still knows (DescribeTasks takes ids too)."""
+        found = {}
+        for chunk in _chunks(sorted(set(task_ids)), DESCRIBE_TASKS_LIMIT):
+            for status in self._describe(chunk):
+                found[status.task_arn.rsplit("/", 1)[1]] = status
+        return found
+
     def current_status(self, task_arn: str) -> TaskStatus | None:
         """None when ECS no longer knows the task (stopped tasks vanish after about an hour)."""
         return next((status for status in self._describe([task_arn]) if status.task_arn == task_arn), None)

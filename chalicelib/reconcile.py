@@ -36,6 +36,16 @@ class ReconcilePlan:
     skipped_foreign: tuple[str, ...] = ()
     changes_by_name: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
+    def excluding(self, names: Iterable[str]) -> "ReconcilePlan":
+        skip = set(names)
+        return ReconcilePlan(
+            created=tuple(n for n in self.created if n not in skip),
+            updated=tuple(n for n in self.updated if n not in skip),
+            deleted=tuple(n for n in self.deleted if n not in skip),
+            skipped_foreign=self.skipped_foreign,
+            changes_by_name={n: c for n, c in self.changes_by_name.items() if n not in skip},
+        )
+
     def summary(self) -> dict[str, Any]:
         return {"created": len(self.created), "updated": len(self.updated), "deleted": len(self.deleted),
                 "skipped_foreign": len(self.skipped_foreign)}
@@ -132,17 +142,39 @@ class Reconciler:
         return desired_addresses(tasks, addresses, self._settings.domain_prefix)
 
     def run(self, dry_run: bool = False) -> dict[str, Any]:
-        desired = self.desired()
+        # The zone is read before the tasks are listed: a task that starts in between, and whose
+        # record an event writes meanwhile, is then either in both views or in neither, never
+        # "a record without a running task" that would be deleted.
         existing = self._zone.record_sets_under(self._settings.domain_prefix)
+        desired = self.desired()
         plan = plan_reconcile(desired, existing, self._settings.record_owner_id)
+        # ListTasks is eventually consistent: before deleting, ask ECS about exactly those tasks.
+        plan = plan.excluding(self._names_of_tasks(plan.deleted, running=True))
         if dry_run:
             logger.info("Reconcile plan (dry run, nothing changed)", dry_run=True, **_log_keys(plan))
             return {"dry_run": True, **plan.as_dict()}
         batches = change_batches(plan.changes_by_name)
         for batch in batches:
             apply_batch(self._zone, batch, desired, self._settings.record_owner_id)
+        self._remove_records_of_tasks_stopped_meanwhile(plan)
         logger.info("Reconciled task records", calls=len(batches), **_log_keys(plan))
         return {"dry_run": False, "calls": len(batches), **plan.as_dict()}
+
+    def _names_of_tasks(self, names: Iterable[str], running: bool) -> list[str]:
+        """Those of these task names whose task is (running=True) or is not starting or running."""
+        names = list(names)
+        if not names:
+            return []
+        statuses = self._tasks.statuses_of([task_id_of(name) for name in names])
+        return [name for name in names if _is_running(statuses.get(task_id_of(name))) == running]
+
+    def _remove_records_of_tasks_stopped_meanwhile(self, plan: ReconcilePlan) -> None:
+        # A task may have stopped, and its STOPPED event been handled, after we listed it and
+        # before we wrote its record: look once more at the tasks we wrote for.
+        owner_id = self._settings.record_owner_id
+        for name in self._names_of_tasks([*plan.created, *plan.updated], running=False):
+            logger.info("Task stopped while reconciling; removing its records", hostname=name)
+            converge_records(self._zone, name, lambda existing, name=name: plan_removal(name, existing, owner_id))
 
 
 def apply_batch(zone: Route53Zone, batch: list[dict[str, Any]], desired: Mapping[str, TaskAddresses],
@@ -160,6 +192,14 @@ def apply_batch(zone: Route53Zone, batch: list[dict[str, Any]], desired: Mapping
         for name in names:
             converge_records(zone, name, lambda existing, name=name: plan_for_name(
                 name, existing, desired.get(name), owner_id))
+
+
+def task_id_of(hostname: str) -> str:
+    return hostname.split(".", 1)[0]
+
+
+def _is_running(status: TaskStatus | None) -> bool:
+    return status is not None and is_starting_or_running(status.desired_status, status.last_status)
 
 
 def _log_keys(plan: ReconcilePlan) -> dict[str, int]:

@@ -88,12 +88,53 @@ def test_second_run_changes_nothing(cluster, app_module, aws_calls):
     assert result["calls"] == 0 and ("route53", "ChangeResourceRecordSets") not in aws_calls
 
 
-def test_many_tasks_are_listed_page_by_page_and_described_by_hundreds(cluster, app_module, aws_calls):
+def test_many_tasks_are_described_by_hundreds(cluster, app_module, aws_calls):
     tasks = [cluster.run_task(public_ip=f"198.18.{i // 250}.{i % 250 + 1}") for i in range(130)]
 
     result = app_module.reconcile_task_dns({}, None)
 
     assert result["created"] == 130
-    assert aws_calls.count(("ecs", "DescribeTasks")) == 2
+    # 130 tasks: two DescribeTasks to read them, two more to re-check the tasks whose records were written.
+    assert aws_calls.count(("ecs", "DescribeTasks")) == 4
     records = cluster.zone_records()
     assert {name for name, record_type in records if record_type == "A"} == {hostname(t) for t in tasks}
+
+
+def once_after(operation, action):
+    """Runs action the first time the app's ECS client has made that call."""
+    from chalicelib.aws_clients import client
+
+    def hook(**_):
+        client("ecs").meta.events.unregister(f"after-call.ecs.{operation}", hook)
+        action()
+
+    client("ecs").meta.events.register(f"after-call.ecs.{operation}", hook)
+
+
+def test_task_started_and_published_while_reconciling_keeps_its_record(cluster, app_module):
+    started = []
+
+    def start_and_publish():
+        task = cluster.run_task(public_ip="203.0.113.40")
+        app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+        started.append(task)
+
+    once_after("ListTasks", start_and_publish)  # not in the task list, maybe in the zone read
+
+    app_module.reconcile_task_dns({}, None)
+
+    assert cluster.zone_records() == owned(app_module, started[0], "203.0.113.40")
+
+
+def test_task_stopped_and_cleaned_up_while_reconciling_gets_no_record_back(cluster, app_module):
+    task = cluster.run_task(public_ip="203.0.113.41")
+
+    def stop_and_clean_up():
+        cluster.stop_task(task)
+        app_module.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
+
+    once_after("DescribeTasks", stop_and_clean_up)  # described as running; gone before the write
+
+    app_module.reconcile_task_dns({}, None)
+
+    assert cluster.zone_records() == {}
