@@ -81,6 +81,9 @@ class TaskDns:
 
     def remove(self, plan: RemoveRecords) -> dict[str, Any]:
         keys = {"task_id": plan.task_id, "hostname": plan.hostname}
+        if plan.confirm_not_running and self._still_running(plan.task_arn):
+            logger.warning("Stop event for a task ECS reports running; keeping its records", **keys)
+            return {"outcome": "still-running", **keys}
         owner_id = self._settings.record_owner_id
         result = converge_records(
             self._zone, plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id))

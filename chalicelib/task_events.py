@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_hostnames import hostname_for_task, task_belongs_to_cluster, task_id_from_arn
+from chalicelib.task_hostnames import (
+    hostname_for_task,
+    names_its_cluster,
+    task_belongs_to_cluster,
+    task_id_from_arn,
+)
 
 EVENT_SOURCE = "aws.ecs"
 EVENT_DETAIL_TYPE = "ECS Task State Change"
@@ -39,6 +44,9 @@ class RemoveRecords:
     task_arn: str
     task_id: str
     hostname: str
+    # An old-format ARN (task/<id>) does not name its cluster, so the event alone cannot prove
+    # the task is ours and stopped: ask ECS first.
+    confirm_not_running: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,8 @@ def plan_task_event(event: Any, settings: TaskDnsSettings) -> TaskEventPlan:
     status = {"task_id": task_id, "desired_status": _short(desired_status), "last_status": _short(last_status)}
 
     if is_stopping_or_stopped(desired_status, last_status):
-        return RemoveRecords(task_arn=task_arn, task_id=task_id, hostname=hostname)
+        return RemoveRecords(task_arn=task_arn, task_id=task_id, hostname=hostname,
+                             confirm_not_running=not names_its_cluster(task_arn))
     if not is_starting_or_running(desired_status, last_status):
         # PROVISIONING and friends: no ENI yet, nothing to look up.
         return IgnoreEvent("task has no network interface yet", context=status)

@@ -29,6 +29,12 @@ def task_id_from_arn(task_arn: str) -> str | None:
     return match["id"] if match else None
 
 
+def names_its_cluster(task_arn: str) -> bool:
+    """True for task/<cluster>/<id>; the old format task/<id> does not say which cluster."""
+    match = _TASK_ARN.fullmatch(task_arn)
+    return bool(match and match["cluster"])
+
+
 def task_belongs_to_cluster(task_arn: str, cluster_arn: str) -> bool:
     """Same partition, region and account; and, in the long format, the same cluster name.
 

@@ -65,10 +65,12 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
         {"Sid": "ReadZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets", "Resource": zone},
         route53_changes_statement(where.partition),
         {
+            # task/* rather than task/<cluster>/*: accounts still on the old ARN format name
+            # tasks task/<id>. The ecs:cluster condition keeps it to this cluster either way.
             "Sid": "DescribeClusterTasks",
             "Effect": "Allow",
             "Action": "ecs:DescribeTasks",
-            "Resource": where.arn("ecs", f"task/{cluster_name(settings.cluster_arn)}/*"),
+            "Resource": where.arn("ecs", "task/*"),
             "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
         },
         {
@@ -167,9 +169,6 @@ def challenge_names_by_zone(certificates) -> dict[str, list[str]]:
 def hosted_zone_arn(partition: str, zone_id: str) -> str:
     return f"arn:{partition}:route53:::hostedzone/{zone_id}"
 
-
-def cluster_name(cluster_arn: str) -> str:
-    return cluster_arn.rsplit("/", 1)[1]
 
 
 def unique(values: Iterable[str]) -> list[str]:

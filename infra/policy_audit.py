@@ -94,7 +94,7 @@ def allowed_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
 def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
     settings, where = deployment.task_dns, deployment.location
     zone = f"arn:{where.partition}:route53:::hostedzone/{settings.hosted_zone_id}"
-    tasks = where.arn("ecs", f"task/{settings.cluster_arn.rsplit('/', 1)[1]}/")
+    tasks = where.arn("ecs", "task/")
     suffix = f".{settings.domain_prefix}"
 
     def under_prefix(name: str) -> bool:
@@ -107,6 +107,7 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         "route53:ListResourceRecordSets": Grant(equals(zone)),
         "route53:GetChange": Grant(equals(f"arn:{where.partition}:route53:::change/*")),
         "ec2:DescribeNetworkInterfaces": Grant(equals("*")),
+        # Any task ARN format, but only with the condition that pins the cluster.
         "ecs:DescribeTasks": Grant(lambda resource: resource.startswith(tasks), on_cluster),
         "ecs:ListTasks": Grant(equals("*"), on_cluster),
     }

@@ -345,3 +345,19 @@ def test_crafted_event_naming_a_live_task_cannot_remove_its_records(cluster, app
 
     assert outcome["outcome"] == "malformed"
     assert cluster.zone_records() == published
+
+
+def test_stop_event_in_the_old_arn_format_for_a_live_task_keeps_its_records(cluster, app_module):
+    # task/<id> does not name its cluster, so ECS is asked before anything is removed.
+    cluster.use_long_task_arns(True)
+    task = cluster.run_task(public_ip="203.0.113.31")
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    published = cluster.zone_records()
+    crafted = cluster.event(task, "STOPPED", "STOPPED")
+    scope, task_id = task["taskArn"].split(":task/")[0], task["taskArn"].rsplit("/", 1)[1]
+    crafted["detail"]["taskArn"] = f"{scope}:task/{task_id}"
+
+    outcome = app_module.update_task_dns(crafted, None)
+
+    assert outcome["outcome"] == "still-running"
+    assert cluster.zone_records() == published
