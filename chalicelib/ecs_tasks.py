@@ -38,8 +38,11 @@ class EcsTasks:
         return found
 
     def current_status(self, task_arn: str) -> TaskStatus | None:
-        """None when ECS no longer knows the task (stopped tasks vanish after about an hour)."""
-        return next((status for status in self._describe([task_arn]) if status.task_arn == task_arn), None)
+        """None when ECS no longer knows the task (stopped tasks vanish after about an hour).
+
+        Matched by task id: ECS answers with the task's own ARN, whichever format was asked.
+        """
+        return self.statuses_of([task_arn.rsplit("/", 1)[1]]).get(task_arn.rsplit("/", 1)[1])
 
     def _describe(self, task_arns: list[str]) -> Iterator[TaskStatus]:
         response = self._client.describe_tasks(cluster=self.cluster_arn, tasks=task_arns)
