@@ -109,11 +109,7 @@ class AcmeIssuer:
 
     def renewal_time(self, fullchain_pem: str) -> datetime | None:
         """The ACME server's suggested renewal time (ARI), or None when it offers none."""
-        try:
-            suggested, _next_check = self._client.renewal_time(fullchain_pem.encode())
-        except errors.ARIError as error:
-            logger.warning("ACME renewal information unavailable; using the lifetime rule", error=str(error))
-            return None
+        suggested, _next_check = self._client.renewal_time(fullchain_pem.encode())
         return suggested
 
     def issue(self, spec: CertificateSpec, dns: Route53Challenges) -> IssuedCertificate:

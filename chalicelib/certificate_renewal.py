@@ -45,16 +45,35 @@ def is_forced(event: Any) -> bool:
     return event.get("force") is True or (isinstance(detail, dict) and detail.get("force") is True)
 
 
+@dataclass(frozen=True)
+class RenewalAdapters:
+    store: CertificateStore
+    notifier: Notifier
+    accounts: AcmeAccountStore
+    challenges_in: Callable[[str, ChangeWaiter], Route53Challenges]  # zone id, waiter -> challenges
+
+    @classmethod
+    def from_clients(cls, settings: RenewalSettings) -> "RenewalAdapters":
+        return cls(
+            store=CertificateStore(client("s3")),
+            notifier=Notifier(client("sns")),
+            accounts=AcmeAccountStore(client("ssm"), settings.account_key_parameter,
+                                      settings.account_url_parameter),
+            challenges_in=lambda zone_id, waiter: Route53Challenges(client("route53"), zone_id, waiter),
+        )
+
+
 class CertificateRenewal:
-    def __init__(self, settings: RenewalSettings, clocks: Clocks = Clocks()):
+    def __init__(self, settings: RenewalSettings, adapters: RenewalAdapters, clocks: Clocks = Clocks()):
         self._settings = settings
         self._clocks = clocks
         self._metrics = CertificateMetrics()
-        self._store = CertificateStore(client("s3"))
-        self._notifier = Notifier(client("sns"))
-        self._accounts = AcmeAccountStore(client("ssm"), settings.account_key_parameter,
-                                          settings.account_url_parameter)
+        self._store = adapters.store
+        self._notifier = adapters.notifier
+        self._accounts = adapters.accounts
+        self._challenges_in = adapters.challenges_in
         self._issuer: AcmeIssuer | None = None
+        self._registered = False
 
     def run(self, force: bool) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -77,7 +96,7 @@ class CertificateRenewal:
         stored = self._store.load(spec)
         ari_time = None
         if stored is not None and stored.complete and not force:
-            ari_time = self._acme().renewal_time(stored.fullchain_pem)
+            ari_time = self._ari_renewal_time(stored.fullchain_pem)
         decision = renewal_decision(stored.facts if stored else None, spec.domains,
                                     self._clocks.now(), ari_time, force,
                                     stored_completely=stored.complete if stored else True)
@@ -89,10 +108,10 @@ class CertificateRenewal:
             return {"outcome": "not-due", "renew_at": renew_at}
         logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
 
-        dns = Route53Challenges(client("route53"), spec.zone_id, ChangeWaiter(
+        dns = self._challenges_in(spec.zone_id, ChangeWaiter(
             sleep=self._clocks.sleep, clock=self._clocks.monotonic,
             interval_seconds=self._clocks.dns_interval_seconds))
-        issued = self._acme().issue(spec, dns)
+        issued = self._registered_acme().issue(spec, dns)
         facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
         logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
                     prefix=spec.prefix, serial=facts.serial, not_after=facts.not_after.isoformat())
@@ -111,16 +130,35 @@ class CertificateRenewal:
             return 0.0
         return max(0.0, self._days_until(stored.facts.not_after)) if stored else 0.0
 
+    def _ari_renewal_time(self, fullchain_pem: str) -> datetime | None:
+        # A certificate that is not due must not fail because the CA, its renewal information or
+        # SSM is out for a moment: without an answer, the lifetime rule decides.
+        try:
+            return self._acme().renewal_time(fullchain_pem)
+        except Exception as error:  # noqa: BLE001 - any failure here means "no renewal information"
+            logger.warning("ACME renewal information unavailable; using the lifetime rule",
+                           error=f"{type(error).__name__}: {error}")
+            return None
+
     def _acme(self) -> AcmeIssuer:
         if self._issuer is None:
             key = self._accounts.load_or_create_key(new_private_key_pem)
-            issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
-                                Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
-                                       interval_seconds=self._clocks.poll_interval_seconds))
-            self._accounts.save_account_url(issuer.register())
-            self._issuer = issuer
+            self._issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
+                                      Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
+                                             interval_seconds=self._clocks.poll_interval_seconds))
         return self._issuer
+
+    def _registered_acme(self) -> AcmeIssuer:
+        # Registering (one signed request) is only needed to order; asking for renewal
+        # information is not.
+        issuer = self._acme()
+        if not self._registered:
+            self._accounts.save_account_url(issuer.register())
+            self._registered = True
+        return issuer
 
 
 def renew_certificates(event: Any, clocks: Clocks = Clocks()) -> dict[str, Any]:
-    return CertificateRenewal(RenewalSettings.from_environment(), clocks).run(force=is_forced(event))
+    settings = RenewalSettings.from_environment()
+    renewal = CertificateRenewal(settings, RenewalAdapters.from_clients(settings), clocks)
+    return renewal.run(force=is_forced(event))

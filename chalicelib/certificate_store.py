@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from chalicelib.certificate_config import CertificateSpec
+from chalicelib.logs import logger
 from chalicelib.renewal_policy import CertificateFacts
 
 CERT_KEY = "cert.pem"
@@ -78,8 +79,14 @@ class CertificateStore:
         body = self._get(spec, CERT_KEY)
         if body is None:
             return None
-        fullchain = body.decode()
-        facts = certificate_facts(fullchain)
+        fullchain = body.decode(errors="replace")
+        try:
+            facts = certificate_facts(fullchain)
+        except ValueError as error:
+            # A damaged object must not block the run that would replace it.
+            logger.warning("Stored cert.pem is unreadable; issuing anew", bucket=spec.bucket,
+                           key=spec.key(CERT_KEY), error=str(error))
+            return None
         complete = _metadata_serial(self._get(spec, METADATA_KEY)) == facts.serial
         return StoredCertificate(fullchain_pem=fullchain, facts=facts, complete=complete)
 

@@ -10,9 +10,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.task_records import RecordSet, normalize_name
 
-# Route53 rejects a whole batch whose DELETE no longer matches or whose CREATE already exists
-# (moto says InvalidInput for the former). Both mean "the zone changed under us": read again.
-_CONFLICT_CODES = frozenset({"InvalidChangeBatch", "InvalidInput"})
+# Route53 rejects a whole batch (InvalidChangeBatch) whose DELETE no longer matches or whose
+# CREATE already exists: the zone changed under us, so read again. InvalidInput, a malformed
+# request, is not a conflict: retrying it could never succeed.
+_CONFLICT_CODES = frozenset({"InvalidChangeBatch"})
 
 
 def is_change_conflict(error: ClientError) -> bool:

@@ -113,3 +113,24 @@ def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_cl
         assert not any(line in everything for line in body_lines)
     # JWK private members ("d", and RSA's "p", "q", "dp", "dq", "qi") never appear as JSON keys.
     assert not re.search(r'"(d|p|q|dp|dq|qi)"\s*:\s*"', everything)
+
+
+def test_unreachable_ca_never_fails_a_certificate_that_is_not_due(target, fast_clocks, monkeypatch, logs):
+    renew_certificates({}, fast_clocks)
+    monkeypatch.setenv("ACME_DIRECTORY_URL", "https://127.0.0.1:9/dir")  # nothing listens there
+
+    result = renew_certificates({}, fast_clocks)
+
+    assert result[LABEL]["outcome"] == "not-due"
+    assert any(line["message"].startswith("ACME renewal information unavailable") for line in logs)
+    assert target.notices(target.failure_queue) == []
+
+
+def test_damaged_stored_certificate_is_replaced_by_the_next_run(target, fast_clocks):
+    renew_certificates({}, fast_clocks)
+    target.s3.put_object(Bucket=target.bucket, Key=target.prefix + "cert.pem", Body=b"not a certificate")
+
+    result = renew_certificates({}, fast_clocks)
+
+    assert result[LABEL]["outcome"] == "issued"
+    assert target.read("cert.pem").startswith("-----BEGIN CERTIFICATE-----")

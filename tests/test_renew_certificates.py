@@ -146,39 +146,6 @@ def test_not_due_run_logs_when_it_will_be(target, fast_clocks, logs):
     assert line["renew_at"] and line["domains"] == [f"*.{PREFIX}", PREFIX]
 
 
-def test_two_concurrent_first_runs_end_with_one_account(target, fast_clocks):
-    import threading
-
-    from chalicelib.acme_account import AcmeAccountStore
-    from chalicelib.acme_issuer import new_private_key_pem
-
-    ssm = boto3.client("ssm")
-    both_generated = threading.Barrier(2)
-
-    def generate_then_wait():
-        key = new_private_key_pem()
-        both_generated.wait(timeout=10)  # both runs saw no key and made one before either writes
-        return key
-
-    keys = []
-
-    def first_run():
-        store = AcmeAccountStore(ssm, "/tests/LETSENCRYPT_ACCOUNT_KEY", "/tests/LETSENCRYPT_ACCOUNT_URL")
-        keys.append(store.load_or_create_key(generate_then_wait))
-
-    runs = [threading.Thread(target=first_run) for _ in range(2)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join(timeout=20)
-
-    stored = ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]
-    assert keys == [stored["Value"], stored["Value"]] and stored["Version"] == 1
-    renew(fast_clocks)
-    assert ssm.get_parameter(Name="/tests/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"][
-        "Value"] == stored["Value"]
-
-
 def test_failing_notification_is_logged_and_changes_no_outcome(target, fast_clocks, logs, monkeypatch):
     missing_topic = "arn:aws:sns:eu-west-2:123456789012:deleted-topic"
     monkeypatch.setenv("CERTIFICATES", json.dumps([
