@@ -93,7 +93,18 @@ def stage_names(config: Mapping) -> tuple[str, ...]:
 
 
 def function_deployments(config: Mapping, stage: str) -> tuple[FunctionDeployment, ...]:
+    require_stage_level_cluster(config, stage)
     return tuple(function_deployment(config, stage, function) for function in FUNCTIONS)
+
+
+def require_stage_level_cluster(config: Mapping, stage: str) -> None:
+    # Chalice builds the event rule from app.py loaded with the stage-level environment only: a
+    # CLUSTER_ARN set per function would pass everything here and deploy a rule matching nothing.
+    stage_environment = Config(chalice_stage=stage, config_from_disk=dict(config)).environment_variables
+    if not stage_environment.get("CLUSTER_ARN"):
+        raise DeploymentConfigError(
+            f"stage {stage!r}: set CLUSTER_ARN in stages.{stage}.environment_variables (not per function); "
+            "chalice reads it there when it creates the ECS event rule")
 
 
 def function_deployment(config: Mapping, stage: str, function: str) -> FunctionDeployment:

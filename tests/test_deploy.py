@@ -65,6 +65,13 @@ def test_function_is_deployed_with_the_stage_settings(lambda_, function):
     assert [layer["Arn"].split(":")[-2] for layer in configuration["Layers"]] == [f"task-subdomains-{STAGE}-managed-layer"]
 
 
+def test_task_event_bursts_are_bounded_by_reserved_concurrency(lambda_):
+    # Route53 allows five requests a second per account: a burst of task starts must queue in
+    # Lambda (whose async retries wait), not become a storm of throttled calls.
+    concurrency = lambda_.get_function_concurrency(FunctionName=DEPLOYMENTS["update_task_dns"].lambda_name)
+    assert concurrency["ReservedConcurrentExecutions"] == 5
+
+
 def test_renewal_function_has_time_for_dns_propagation(lambda_):
     configuration = lambda_.get_function(FunctionName=DEPLOYMENTS["renew_certificates"].lambda_name)["Configuration"]
     assert configuration["Timeout"] >= 300

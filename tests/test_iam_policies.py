@@ -232,3 +232,17 @@ def test_audit_catches_a_policy_that_grants_too_much(function, sid, widen):
     problems = audit(deployment, policy)
 
     assert any(f"statement {sid}" in problem for problem in problems), problems
+
+
+def test_cluster_arn_set_only_per_function_is_refused():
+    import copy
+
+    from infra.deployments import DeploymentConfigError, function_deployments, load_config
+
+    config = copy.deepcopy(load_config())
+    cluster_arn = config["stages"]["dev"]["environment_variables"].pop("CLUSTER_ARN")
+    for function in config["stages"]["dev"]["lambda_functions"].values():
+        function.setdefault("environment_variables", {})["CLUSTER_ARN"] = cluster_arn
+
+    with pytest.raises(DeploymentConfigError, match="set CLUSTER_ARN in stages.dev.environment_variables"):
+        function_deployments(config, "dev")
