@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
+from chalicelib.aws_clients import error_code
 from chalicelib.logs import logger
 
 
@@ -35,7 +36,7 @@ class AcmeAccountStore:
             logger.info("Created ACME account key", parameter=self._key_parameter)
             return candidate
         except ClientError as error:
-            if _code(error) != "ParameterAlreadyExists":
+            if error_code(error) != "ParameterAlreadyExists":
                 raise
         logger.info("Another run created the ACME account key first; using it",
                     parameter=self._key_parameter)
@@ -57,10 +58,6 @@ class AcmeAccountStore:
         try:
             return self._client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
         except ClientError as error:
-            if _code(error) == "ParameterNotFound":
+            if error_code(error) == "ParameterNotFound":
                 return None
             raise
-
-
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")

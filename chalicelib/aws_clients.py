@@ -8,6 +8,7 @@ import functools
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # Standard mode retries throttling and transient errors (Throttling, PriorRequestNotComplete,
 # 5xx) with jittered backoff. The bound keeps a DNS function well inside its timeout; whatever is
@@ -25,3 +26,7 @@ def _session() -> boto3.session.Session:
 @functools.cache
 def client(service_name: str):
     return _session().client(service_name, config=RETRY_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")

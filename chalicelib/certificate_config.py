@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.settings import ConfigurationError, required_variable
+from chalicelib.settings import ZONE_ID, ConfigurationError, required_variable
 from chalicelib.task_hostnames import is_valid_dns_name
 
 LETSENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
@@ -20,7 +20,6 @@ _DIRECTORY_ALIASES = {"letsencrypt": LETSENCRYPT_PRODUCTION, "letsencrypt-stagin
 _WORKSPACE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _PROFILE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -102,7 +101,7 @@ def _certificate(index: int, item: Any) -> CertificateSpec:
     for domain in normalized:
         if not is_valid_dns_name(domain.removeprefix("*.")):
             raise ConfigurationError(f"{where}.domains: {domain!r} is not a DNS name (or *.name)")
-    zone_id = _field(item, where, "zoneId", _ZONE_ID, "a Route53 hosted zone id", strip="/hostedzone/")
+    zone_id = _field(item, where, "zoneId", ZONE_ID, "a Route53 hosted zone id", strip="/hostedzone/")
     bucket = _field(item, where, "certStorageBucketName", _BUCKET, "an S3 bucket name")
     prefix = item.get("certStoragePrefix", "")
     if not isinstance(prefix, str) or prefix.startswith("/") or ".." in prefix:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from chalicelib.aws_clients import error_code
 from chalicelib.certificate_config import CertificateSpec
 from chalicelib.logs import logger
 from chalicelib.renewal_policy import CertificateFacts
@@ -94,7 +95,7 @@ class CertificateStore:
         try:
             return self._client.get_object(Bucket=spec.bucket, Key=spec.key(name))["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise
 

@@ -87,7 +87,8 @@ class Route53Challenges:
             self._swap(name, lambda existing, ours=list(values): txt_after_removing(existing, ours))
 
     def _swap(self, name: str, new_values: Callable[[tuple[str, ...]], tuple[str, ...]]) -> str | None:
-        for attempt in range(1, _SWAP_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             current = self._txt_at(name)
             batch = txt_swap(name, current, new_values(current.values if current else ()))
             if not batch:
@@ -99,7 +100,7 @@ class Route53Challenges:
                     raise
                 logger.info("Challenge TXT record changed under us; reading it again", record_name=name,
                             attempt=attempt)
-        return None
+                attempt += 1
 
     def _txt_at(self, name: str) -> RecordSet | None:
         response = self._client.list_resource_record_sets(

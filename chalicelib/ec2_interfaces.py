@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
+from chalicelib.aws_clients import error_code
 from chalicelib.task_records import TaskAddresses
 
 # A filter takes at most 200 values; a filter (unlike NetworkInterfaceIds) does not fail the
@@ -27,7 +28,7 @@ class NetworkInterfaces:
             )
         except ClientError as error:
             # Gone (or an id EC2 does not accept): retrying the event could never succeed.
-            if error.response.get("Error", {}).get("Code") in _NO_SUCH_INTERFACE:
+            if error_code(error) in _NO_SUCH_INTERFACE:
                 return None
             raise
         interfaces = response.get("NetworkInterfaces", [])

@@ -16,9 +16,8 @@ from botocore.exceptions import ClientError
 from chalicelib.ec2_interfaces import NetworkInterfaces
 from chalicelib.ecs_tasks import EcsTasks, TaskStatus
 from chalicelib.logs import logger
-from chalicelib.route53_zone import Route53Zone, is_change_conflict
+from chalicelib.route53_zone import Route53Zone, converge_records, is_change_conflict
 from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_dns import converge_records
 from chalicelib.task_events import is_starting_or_running, network_interface_id
 from chalicelib.task_hostnames import hostname_for_task, task_id_from_arn
 from chalicelib.task_records import RecordPlan, RecordSet, TaskAddresses, plan_publish, plan_removal

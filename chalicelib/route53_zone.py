@@ -3,21 +3,24 @@
 IAM: route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.task_records import RecordSet, normalize_name
+from chalicelib.aws_clients import error_code
+from chalicelib.logs import logger
+from chalicelib.task_records import RecordPlan, RecordSet, normalize_name
 
 # Route53 rejects a whole batch (InvalidChangeBatch) whose DELETE no longer matches or whose
 # CREATE already exists: the zone changed under us, so read again. InvalidInput, a malformed
 # request, is not a conflict: retrying it could never succeed.
 _CONFLICT_CODES = frozenset({"InvalidChangeBatch"})
+_CHANGE_ATTEMPTS = 3
 
 
 def is_change_conflict(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in _CONFLICT_CODES
+    return error_code(error) in _CONFLICT_CODES
 
 
 class Route53Zone:
@@ -60,3 +63,23 @@ class Route53Zone:
             ChangeBatch={"Comment": comment[:256], "Changes": list(changes)},
         )
         return response["ChangeInfo"]["Id"]
+
+
+def converge_records(zone: Route53Zone, hostname: str,
+                     decide: Callable[[list[RecordSet]], RecordPlan]) -> RecordPlan:
+    """Read the name, decide, write; when the zone changed under us, read and decide again."""
+    attempt = 1
+    while True:
+        result = decide(zone.record_sets_at(hostname))
+        if not result.changes:
+            return result
+        try:
+            change_id = zone.change(result.changes, comment=f"task-subdomains: {hostname}")
+            logger.debug("Change submitted", hostname=hostname, change_id=change_id, zone_id=zone.zone_id)
+            return result
+        except ClientError as error:
+            if not is_change_conflict(error) or attempt == _CHANGE_ATTEMPTS:
+                raise
+            logger.info("Zone changed under us; reading it again", hostname=hostname,
+                        attempt=attempt, error=str(error))
+            attempt += 1

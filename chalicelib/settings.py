@@ -10,10 +10,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.task_hostnames import is_valid_dns_name
+from chalicelib.task_hostnames import cluster_arn_parts, is_valid_dns_name
 
-_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9_-]{1,255}$")
-_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
 
 
 class ConfigurationError(ValueError):
@@ -42,12 +41,12 @@ class TaskDnsSettings:
                 "(dot-separated labels of a-z, 0-9 and '-', e.g. eu-west-2.browser.example.com)"
             )
         zone_id = required_variable(environ, "HOSTED_ZONE_ID").removeprefix("/hostedzone/")
-        if not _ZONE_ID.fullmatch(zone_id):
+        if not ZONE_ID.fullmatch(zone_id):
             raise ConfigurationError(
                 f"HOSTED_ZONE_ID={zone_id!r} is not a Route53 hosted zone id (e.g. Z0123456789ABC)"
             )
         cluster_arn = required_variable(environ, "CLUSTER_ARN")
-        if not _CLUSTER_ARN.fullmatch(cluster_arn):
+        if cluster_arn_parts(cluster_arn) is None:
             raise ConfigurationError(
                 f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN "
                 "(arn:aws:ecs:<region>:<account>:cluster/<name>)"

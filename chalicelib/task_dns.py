@@ -5,27 +5,21 @@ changed between read and write (another invocation, another deployment), Route53
 batch and we read and decide again.
 """
 
-from collections.abc import Callable
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.ec2_interfaces import NetworkInterfaces
 from chalicelib.ecs_tasks import EcsTasks
 from chalicelib.logs import logger
-from chalicelib.route53_zone import Route53Zone, is_change_conflict
+from chalicelib.route53_zone import Route53Zone, converge_records
 from chalicelib.settings import TaskDnsSettings
 from chalicelib.task_events import (
     IgnoreEvent,
     PublishRecords,
     RemoveRecords,
-    TaskEventPlan,
     is_starting_or_running,
     plan_task_event,
 )
-from chalicelib.task_records import RecordPlan, RecordSet, plan_publish, plan_removal
-
-_CHANGE_ATTEMPTS = 3
+from chalicelib.task_records import plan_publish, plan_removal
 
 
 class TaskDns:
@@ -70,7 +64,7 @@ class TaskDns:
         if result.outcome == "foreign":
             logger.warning("A record we do not own exists at this name; leaving it alone", **keys)
             return {"outcome": "foreign", **keys}
-        logger.info(f"Task records {result.outcome}", outcome=result.outcome, **keys)
+        logger.info("Task records converged", outcome=result.outcome, **keys)
 
         # The task may have stopped, and its STOPPED event been handled, while we were writing.
         # One more look closes that window so no record outlives its task.
@@ -90,34 +84,14 @@ class TaskDns:
         if result.outcome == "foreign":
             logger.warning("Records at this name are not ours; leaving them alone", **keys)
         else:
-            logger.info(f"Task records {result.outcome}", outcome=result.outcome, **keys)
+            logger.info("Task records converged", outcome=result.outcome, **keys)
         return {"outcome": result.outcome, **keys}
 
     def _still_running(self, task_arn: str) -> bool:
         status = self._tasks.current_status(task_arn)
         return status is not None and is_starting_or_running(status.desired_status, status.last_status)
 
-def converge_records(zone: Route53Zone, hostname: str,
-                     decide: Callable[[list[RecordSet]], RecordPlan]) -> RecordPlan:
-    """Read the name, decide, write; read and decide again when the zone changed under us."""
-    for attempt in range(1, _CHANGE_ATTEMPTS + 1):
-        result = decide(zone.record_sets_at(hostname))
-        if not result.changes:
-            return result
-        try:
-            change_id = zone.change(result.changes, comment=f"task-subdomains: {hostname}")
-        except ClientError as error:
-            if not is_change_conflict(error) or attempt == _CHANGE_ATTEMPTS:
-                raise
-            logger.info("Zone changed under us; reading it again", hostname=hostname,
-                        attempt=attempt, error=str(error))
-            continue
-        logger.debug("Change submitted", hostname=hostname, change_id=change_id, zone_id=zone.zone_id)
-        return result
-    raise RuntimeError(f"unreachable: attempt {_CHANGE_ATTEMPTS} at {hostname} returns or raises")
-
-
 def _ignored(plan: IgnoreEvent) -> dict[str, Any]:
     log = logger.warning if plan.malformed else logger.info
-    log(f"Event ignored: {plan.reason}", reason=plan.reason, **plan.context)
+    log("Event ignored", reason=plan.reason, **plan.context)
     return {"outcome": "malformed" if plan.malformed else "ignored", "reason": plan.reason}

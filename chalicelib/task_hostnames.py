@@ -7,9 +7,15 @@ import re
 
 # RFC 1123 host label: letters, digits and hyphens, 1-63 characters, no hyphen at either end.
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_TASK_ARN = re.compile(
-    r"(?P<scope>arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}):task/(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<id>[^/\s]+)")
-_CLUSTER_ARN = re.compile(r"(?P<scope>arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}):cluster/(?P<cluster>[A-Za-z0-9_-]{1,255})")
+_SCOPE = r"(?P<scope>arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}))"
+_TASK_ARN = re.compile(_SCOPE + r":task/(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<id>[^/\s]+)")
+_CLUSTER_ARN = re.compile(_SCOPE + r":cluster/(?P<cluster>[A-Za-z0-9_-]{1,255})")
+
+
+def cluster_arn_parts(cluster_arn: str) -> dict[str, str] | None:
+    """partition, region, account and cluster of an ECS cluster ARN; None when it is not one."""
+    match = _CLUSTER_ARN.fullmatch(cluster_arn)
+    return None if match is None else {k: match[k] for k in ("partition", "region", "account", "cluster")}
 
 
 def is_valid_label(label: str) -> bool:

@@ -6,7 +6,6 @@ classes parse the environment, so a policy is derived from exactly what the func
 """
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from chalice.config import Config
 
 from chalicelib.certificate_config import RenewalSettings
 from chalicelib.settings import TaskDnsSettings
+from chalicelib.task_hostnames import cluster_arn_parts
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
@@ -24,7 +24,6 @@ TASK_DNS_FUNCTIONS = ("update_task_dns", "reconcile_task_dns")
 RENEWAL_FUNCTION = "renew_certificates"
 FUNCTIONS = (*TASK_DNS_FUNCTIONS, RENEWAL_FUNCTION)
 
-_CLUSTER_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>.+)$")
 
 
 class DeploymentConfigError(ValueError):
@@ -41,10 +40,10 @@ class Location:
 
     @classmethod
     def of_cluster(cls, cluster_arn: str) -> "Location":
-        match = _CLUSTER_ARN.match(cluster_arn)
-        if match is None:
+        parts = cluster_arn_parts(cluster_arn)
+        if parts is None:
             raise DeploymentConfigError(f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN")
-        return cls(match["partition"], match["region"], match["account"])
+        return cls(parts["partition"], parts["region"], parts["account"])
 
     def arn(self, service: str, resource: str, regional: bool = True) -> str:
         if not regional:

@@ -24,7 +24,7 @@ MAX_LOG_LINE_BYTES = 2048
 # What the app says when it drops an event (task_events.IgnoreEvent), finds the task is not
 # running, the interface gone or without a public IP, or the name not ours.
 DROP_EXPLANATION = re.compile(
-    r"^Event ignored: |no longer running|Network interface is gone|no public IP|not ours|do not own")
+    r"^Event ignored$|no longer running|Network interface is gone|no public IP|not ours|do not own|reports running")
 
 
 def load_bad_event(path: Path, placeholders: dict[str, str]) -> Any:

@@ -1,9 +1,9 @@
 """Challenge TXT decisions and the bounded INSYNC wait, without a real zone."""
 
+import boto3
 import pytest
 from botocore.stub import Stubber
 
-import boto3
 from chalicelib.dns_challenges import (
     ChangeWaiter,
     PropagationTimeout,

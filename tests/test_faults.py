@@ -95,7 +95,7 @@ def test_two_concurrent_first_renewals_share_one_account(target, fast_clocks, mo
     assert {entry["Value"] for entry in history} == {url}  # both runs ended on the same account
 
 
-def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_clocks, capfd, caplog):
+def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_clocks, capfd, caplog, logs):
     caplog.set_level(logging.DEBUG)  # every library's debug output too (acme logs its JWS payloads)
     renew_certificates({"force": True}, fast_clocks)
     task = cluster.run_task(public_ip="203.0.113.50")
@@ -103,9 +103,10 @@ def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_cl
     cluster.stop_task(task)
     app_module.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
     captured = capfd.readouterr()
-    everything = captured.out + captured.err + caplog.text
+    app_json_lines = "\n".join(json.dumps(line) for line in logs)
+    everything = captured.out + captured.err + caplog.text + app_json_lines
 
-    assert "Certificate issued" in everything and "Task records removed" in everything
+    assert "Certificate issued" in everything and '"outcome": "removed"' in app_json_lines
     assert "PRIVATE KEY" not in everything
     for secret_pem in (target.read("key.pem"), boto3.client("ssm").get_parameter(
             Name="/faults/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]["Value"]):

@@ -115,7 +115,8 @@ def test_event_for_another_cluster_changes_nothing(cluster, app_module, aws_call
 
     assert cluster.zone_records() == {}
     assert aws_calls == []
-    assert any(line["message"] == "Event ignored: event is for another cluster" for line in logs)
+    assert any(line["message"] == "Event ignored" and line["reason"] == "event is for another cluster"
+               for line in logs)
 
 
 def test_event_of_another_type_changes_nothing(cluster, app_module, aws_calls, logs):
@@ -127,7 +128,7 @@ def test_event_of_another_type_changes_nothing(cluster, app_module, aws_calls, l
 
     assert cluster.zone_records() == {}
     assert aws_calls == []
-    assert any("not an ECS Task State Change" in line["message"] for line in logs)
+    assert any("not an ECS Task State Change" in line.get("reason", "") for line in logs)
 
 
 @pytest.mark.parametrize("last_status, desired_status", [
