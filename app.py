@@ -73,7 +73,7 @@ def renew_certificates(event):
     # Imported here: the ACME stack (acme, josepy) stays off the DNS functions' cold start.
     from chalicelib.certificate_renewal import renew_certificates as renew
 
-    return renew(event.to_dict())
+    return renew(event.to_dict(), context=event.context)
 
 
 # Invoked by hand with {"force": true}, which has none of a scheduled event's fields.

@@ -5,6 +5,7 @@ bundle requests is given (REQUESTS_CA_BUNDLE), so a local Pebble needs no specia
 Polling uses the injected sleep and clock, never the library's fixed one-second sleeps.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,10 @@ class Poller:
     clock: Callable[[], float]
     timeout_seconds: float = 300.0
     interval_seconds: float = 1.0  # the longest wait between two polls
+    stop_by: float = math.inf  # clock() value by which the invocation must be wrapping up
+
+    def deadline(self) -> float:
+        return min(self.clock() + self.timeout_seconds, self.stop_by)
 
     def wait(self, attempt: int) -> None:
         self.sleep(min(self.interval_seconds, self.interval_seconds * 2 ** (attempt - 3)))
@@ -151,7 +156,7 @@ class AcmeIssuer:
         raise IssuanceError(f"ACME server offers no dns-01 challenge for {authz.body.identifier.value}")
 
     def _await_valid(self, authz: messages.AuthorizationResource) -> None:
-        deadline = self._poller.clock() + self._poller.timeout_seconds
+        deadline = self._poller.deadline()
         name = _authorized_name(authz)
         attempt = 0
         while True:
@@ -164,12 +169,13 @@ class AcmeIssuer:
                 problems = [str(c.error) for c in authz.body.challenges if c.error is not None]
                 raise IssuanceError(f"authorization for {name} is {status}: {'; '.join(problems) or 'no detail'}")
             if self._poller.clock() >= deadline:
-                raise IssuanceError(f"authorization for {name} still pending after {self._poller.timeout_seconds:.0f}s")
+                raise IssuanceError(f"authorization for {name} still pending when its wait ran out "
+                                    f"(at most {self._poller.timeout_seconds:.0f}s, less near the Lambda timeout)")
             self._poller.wait(attempt)
 
     def _finalize(self, order: messages.OrderResource) -> str:
         order = self._client.begin_finalization(order)
-        deadline = self._poller.clock() + self._poller.timeout_seconds
+        deadline = self._poller.deadline()
         attempt = 0
         while True:
             attempt += 1
@@ -179,7 +185,8 @@ class AcmeIssuer:
             if body.status == messages.STATUS_INVALID:
                 raise IssuanceError(f"order {order.uri} became invalid: {body.error}")
             if self._poller.clock() >= deadline:
-                raise IssuanceError(f"order {order.uri} still {body.status} after {self._poller.timeout_seconds:.0f}s")
+                raise IssuanceError(f"order {order.uri} still {body.status} when its wait ran out "
+                                    f"(at most {self._poller.timeout_seconds:.0f}s, less near the Lambda timeout)")
             self._poller.wait(attempt)
             order = order.update(body=messages.Order.from_json(self._post_as_get(order.uri).json()))
 

@@ -4,9 +4,10 @@ One failing certificate does not stop the others; the run raises at the end if a
 the failure shows in Lambda's error metric and alarms.
 """
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +36,20 @@ class Clocks:
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 1.0
     dns_interval_seconds: float = 2.0
+    # monotonic() value by which the invocation must stop waiting, so that cleanup, the failure
+    # notice and the metric still happen before Lambda's timeout kills the process.
+    stop_by: float = math.inf
+
+
+# Time kept back from Lambda's timeout for cleanup, notices and the metric.
+WRAP_UP_SECONDS = 60.0
+
+
+def within_lambda_time(clocks: Clocks, context: Any) -> Clocks:
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return clocks
+    return replace(clocks, stop_by=clocks.monotonic() + remaining_ms() / 1000 - WRAP_UP_SECONDS)
 
 
 def is_forced(event: Any) -> bool:
@@ -80,6 +95,8 @@ class CertificateRenewal:
         failed = []
         for spec in self._settings.certificates:
             try:
+                if self._clocks.monotonic() >= self._clocks.stop_by:
+                    raise RenewalFailed("no time left in this invocation; the next run tries again")
                 results[spec.label] = self._renew_if_due(spec, force)
             except Exception as error:  # noqa: BLE001 - isolate certificates from one another
                 logger.exception("Certificate renewal failed", domains=list(spec.domains))
@@ -110,7 +127,7 @@ class CertificateRenewal:
 
         dns = self._challenges_in(spec.zone_id, ChangeWaiter(
             sleep=self._clocks.sleep, clock=self._clocks.monotonic,
-            interval_seconds=self._clocks.dns_interval_seconds))
+            interval_seconds=self._clocks.dns_interval_seconds, stop_by=self._clocks.stop_by))
         issued = self._registered_acme().issue(spec, dns)
         facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
         logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
@@ -145,7 +162,8 @@ class CertificateRenewal:
             key = self._accounts.load_or_create_key(new_private_key_pem)
             self._issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
                                       Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
-                                             interval_seconds=self._clocks.poll_interval_seconds))
+                                             interval_seconds=self._clocks.poll_interval_seconds,
+                                             stop_by=self._clocks.stop_by))
         return self._issuer
 
     def _registered_acme(self) -> AcmeIssuer:
@@ -158,7 +176,8 @@ class CertificateRenewal:
         return issuer
 
 
-def renew_certificates(event: Any, clocks: Clocks = Clocks()) -> dict[str, Any]:
+def renew_certificates(event: Any, clocks: Clocks = Clocks(), context: Any = None) -> dict[str, Any]:
     settings = RenewalSettings.from_environment()
-    renewal = CertificateRenewal(settings, RenewalAdapters.from_clients(settings), clocks)
+    renewal = CertificateRenewal(settings, RenewalAdapters.from_clients(settings),
+                                 within_lambda_time(clocks, context))
     return renewal.run(force=is_forced(event))

@@ -11,6 +11,7 @@ IAM: route53:ListResourceRecordSets, route53:ChangeResourceRecordSets (TXT, _acm
 route53:GetChange.
 """
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ class ChangeWaiter:
     clock: Callable[[], float]
     timeout_seconds: float = 180.0
     interval_seconds: float = 2.0
+    stop_by: float = math.inf  # clock() value by which the invocation must be wrapping up
 
 
 class Route53Challenges:
@@ -121,7 +123,8 @@ class Route53Challenges:
         return change_id
 
     def _wait_insync(self, change_id: str) -> None:
-        deadline = self._waiter.clock() + self._waiter.timeout_seconds
+        started = self._waiter.clock()
+        deadline = min(started + self._waiter.timeout_seconds, self._waiter.stop_by)
         while True:
             status = self._client.get_change(Id=change_id)["ChangeInfo"]["Status"]
             if status == "INSYNC":
@@ -129,5 +132,5 @@ class Route53Challenges:
             if self._waiter.clock() >= deadline:
                 raise PropagationTimeout(
                     f"Route53 change {change_id} in zone {self._zone_id} still {status} after "
-                    f"{self._waiter.timeout_seconds:.0f}s")
+                    f"{self._waiter.clock() - started:.0f}s")
             self._waiter.sleep(self._waiter.interval_seconds)

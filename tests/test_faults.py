@@ -135,3 +135,25 @@ def test_damaged_stored_certificate_is_replaced_by_the_next_run(target, fast_clo
 
     assert result[LABEL]["outcome"] == "issued"
     assert target.read("cert.pem").startswith("-----BEGIN CERTIFICATE-----")
+
+
+class LambdaContext:
+    def __init__(self, remaining_ms):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self):
+        return self.remaining_ms
+
+
+def test_invocation_near_its_timeout_stops_waiting_and_reports_instead(target, app_module):
+    with pytest.raises(RenewalFailed):
+        app_module.renew_certificates({}, LambdaContext(remaining_ms=30_000))  # under the wrap-up margin
+
+    (notice,) = target.notices(target.failure_queue)
+    assert "no time left" in notice["Message"]
+    assert target.objects() == {}
+
+
+def test_invocation_with_time_to_spare_issues(target, app_module):
+    result = app_module.renew_certificates({}, LambdaContext(remaining_ms=900_000))
+    assert result[LABEL]["outcome"] == "issued"
