@@ -88,16 +88,23 @@ def test_second_run_changes_nothing(cluster, app_module, aws_calls):
     assert result["calls"] == 0 and ("route53", "ChangeResourceRecordSets") not in aws_calls
 
 
-def test_many_tasks_are_described_by_hundreds(cluster, app_module, aws_calls):
-    tasks = [cluster.run_task(public_ip=f"198.18.{i // 250}.{i % 250 + 1}") for i in range(130)]
+def test_many_tasks_and_records_are_read_page_by_page(cluster, app_module, aws_calls):
+    tasks = [cluster.run_task(public_ip=f"198.18.{i // 250}.{i % 250 + 1}") for i in range(160)]
 
     result = app_module.reconcile_task_dns({}, None)
 
-    assert result["created"] == 130
-    # 130 tasks: two DescribeTasks to read them, two more to re-check the tasks whose records were written.
+    assert result["created"] == 160
+    # 160 tasks: two DescribeTasks to read them, two more to re-check the tasks whose records were written.
     assert aws_calls.count(("ecs", "DescribeTasks")) == 4
     records = cluster.zone_records()
     assert {name for name, record_type in records if record_type == "A"} == {hostname(t) for t in tasks}
+
+    # 320 owned record sets now: more than one page of ListResourceRecordSets (300). A reader that
+    # stopped after the first page would "create" the rest again.
+    aws_calls.clear()
+    again = app_module.reconcile_task_dns({}, None)
+    assert (again["created"], again["updated"], again["deleted"], again["calls"]) == (0, 0, 0, 0)
+    assert aws_calls.count(("route53", "ListResourceRecordSets")) >= 2
 
 
 def once_after(operation, action):
