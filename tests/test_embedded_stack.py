@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import RCODE
 
+from chalicelib.acme_issuer import Poller
 from embedded_stack.dns_server import running_dns_server
 from embedded_stack.pebble import running_pebble
 
@@ -139,10 +140,12 @@ def test_pebble_serves_an_acme_directory_and_its_issuing_chain(local_pebble):
 
 
 def _settled(acme: client.ClientV2, authorization: messages.AuthorizationResource) -> messages.Authorization:
-    # Pebble validates asynchronously; poll briefly rather than wait a fixed time.
-    deadline = time.monotonic() + 10
-    while authorization.body.status == messages.STATUS_PENDING and time.monotonic() < deadline:
-        time.sleep(0.02)
+    # Pebble validates asynchronously: poll with the app's poller (growing intervals, bounded).
+    poller = Poller(sleep=time.sleep, clock=time.monotonic, timeout_seconds=10, interval_seconds=0.05)
+    deadline, attempt = poller.deadline(), 0
+    while authorization.body.status == messages.STATUS_PENDING and poller.clock() < deadline:
+        attempt += 1
+        poller.wait(attempt)
         authorization, _ = acme.poll(authorization)
     return authorization.body
 
