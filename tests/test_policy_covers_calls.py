@@ -1,0 +1,72 @@
+"""Every AWS call a function makes is an action its own policy file allows.
+
+tests/test_iam_policies.py proves the policies grant no more than they should; this proves they
+grant enough: each function runs a real scenario against the emulator while its calls are
+recorded, and each call's IAM action must be allowed by that function's policy (moto does not
+enforce IAM, so nothing else would notice a missing grant before production).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.aws_clients import client
+from chalicelib.certificate_renewal import renew_certificates
+
+POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
+SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns")
+
+
+def allowed_actions(function: str, stage: str = "dev") -> set[str]:
+    policy = json.loads((POLICIES / f"policy-{stage}-{function}.json").read_text())
+    actions = set()
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+@pytest.fixture
+def iam_actions_called(app_module):
+    """IAM actions (service:Operation) of every call the app's clients make from now on."""
+    called: set[str] = set()
+
+    def record(model, **_):
+        called.add(f"{model.service_model.signing_name}:{model.name}")
+
+    for service in SERVICES:
+        client(service).meta.events.register("before-call", record)
+    yield called
+    for service in SERVICES:
+        client(service).meta.events.unregister("before-call", record)
+
+
+def test_update_task_dns_policy_allows_its_calls(cluster, app_module, iam_actions_called):
+    task = cluster.run_task(public_ip="203.0.113.70", ipv6=["2001:db8::70"])
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    cluster.stop_task(task)
+    app_module.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
+
+    assert {"ecs:DescribeTasks", "ec2:DescribeNetworkInterfaces", "route53:ChangeResourceRecordSets"} \
+        <= iam_actions_called
+    assert iam_actions_called <= allowed_actions("update_task_dns")
+
+
+def test_reconcile_task_dns_policy_allows_its_calls(cluster, app_module, iam_actions_called):
+    cluster.run_task(public_ip="203.0.113.71")
+    app_module.reconcile_task_dns({}, None)
+
+    assert {"ecs:ListTasks", "route53:ListResourceRecordSets"} <= iam_actions_called
+    assert iam_actions_called <= allowed_actions("reconcile_task_dns")
+
+
+def test_renew_certificates_policy_allows_its_calls(certificate_target, fast_clocks, iam_actions_called):
+    prefix = "eu-west-2.browser.example.com"
+    certificate_target("policy", [f"*.{prefix}", prefix])
+    renew_certificates({}, fast_clocks)  # issues: SSM, Route53 challenges, S3, SNS
+    renew_certificates({}, fast_clocks)  # not due: reads only
+
+    assert {"ssm:PutParameter", "route53:GetChange", "s3:PutObject", "sns:Publish"} <= iam_actions_called
+    assert iam_actions_called <= allowed_actions("renew_certificates")
