@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import RCODE
 
 from chalicelib.acme_issuer import Poller
-from embedded_stack.dns_server import running_dns_server
 from embedded_stack.pebble import running_pebble
 
 ZONE = "example.com"
@@ -25,16 +24,17 @@ SUBZONE = "browser.example.com"  # a zone of its own: the longest suffix wins
 HOST = "host.example.com"
 
 
-@pytest.fixture(scope="module")
-def local_dns(emulated_aws):
-    with running_dns_server(boto3.client("route53")) as server:
-        yield server
+@pytest.fixture(autouse=True)
+def no_overrides_left_behind(dns_server):
+    # The DNS server is shared by the whole session: a forged answer must not outlive its test.
+    yield
+    dns_server.clear_overrides()
 
 
 @pytest.fixture(scope="module")
-def local_pebble(local_dns):
+def local_pebble(dns_server):
     # No nonce rejections: this checks Pebble, not the ACME client's badNonce retry.
-    with running_pebble(local_dns.port, extra_env={"PEBBLE_WFE_NONCEREJECT": "0"}) as pebble:
+    with running_pebble(dns_server.port, extra_env={"PEBBLE_WFE_NONCEREJECT": "0"}) as pebble:
         yield pebble
 
 
@@ -55,76 +55,76 @@ class Zones:
 
 
 @pytest.fixture
-def zones(aws, local_dns):
+def zones(aws, dns_server):
     zones = Zones()
     zones.upsert(HOST, "A", ["192.0.2.10", "192.0.2.11"], ttl=60)
     zones.upsert(HOST, "AAAA", ["2001:db8::10"], ttl=60)
     zones.upsert(HOST, "TXT", ['"plain"', '"with spaces and \\"quotes\\""', '"part1" "part2"'], ttl=300)
     yield zones
-    local_dns.clear_overrides()
+    dns_server.clear_overrides()
 
 
-def test_a_aaaa_and_txt_come_from_the_zone(zones, local_dns):
-    assert sorted(local_dns.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]
-    assert [ipaddress.ip_address(a) for a in local_dns.resolve(HOST, "AAAA")] == [
+def test_a_aaaa_and_txt_come_from_the_zone(zones, dns_server):
+    assert sorted(dns_server.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]
+    assert [ipaddress.ip_address(a) for a in dns_server.resolve(HOST, "AAAA")] == [
         ipaddress.ip_address("2001:db8::10")]
-    assert sorted(local_dns.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
+    assert sorted(dns_server.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
 
 
-def test_answers_are_authoritative_with_the_record_ttl_and_txt_character_strings(zones, local_dns):
-    reply = local_dns.query(HOST, "TXT")
+def test_answers_are_authoritative_with_the_record_ttl_and_txt_character_strings(zones, dns_server):
+    reply = dns_server.query(HOST, "TXT")
     assert reply.header.aa == 1
     assert {rr.ttl for rr in reply.rr} == {300}
     assert sorted(rr.rdata.data for rr in reply.rr) == [
         [b"part1", b"part2"], [b"plain"], [b'with spaces and "quotes"']]
 
 
-def test_names_are_matched_without_case_or_trailing_dot(zones, local_dns):
-    assert sorted(local_dns.resolve("HOST.Example.COM.", "A")) == ["192.0.2.10", "192.0.2.11"]
+def test_names_are_matched_without_case_or_trailing_dot(zones, dns_server):
+    assert sorted(dns_server.resolve("HOST.Example.COM.", "A")) == ["192.0.2.10", "192.0.2.11"]
 
 
-def test_the_longest_matching_zone_answers(zones, local_dns):
+def test_the_longest_matching_zone_answers(zones, dns_server):
     zones.upsert("task.browser.example.com", "A", ["198.51.100.7"])
     zones.upsert("other.example.com", "A", ["198.51.100.8"])
-    assert local_dns.resolve("task.browser.example.com", "A") == ["198.51.100.7"]
-    assert local_dns.resolve("other.example.com", "A") == ["198.51.100.8"]
+    assert dns_server.resolve("task.browser.example.com", "A") == ["198.51.100.7"]
+    assert dns_server.resolve("other.example.com", "A") == ["198.51.100.8"]
 
 
-def test_changes_are_seen_on_the_next_query(zones, local_dns):
-    assert local_dns.resolve("later.example.com", "A") == []
+def test_changes_are_seen_on_the_next_query(zones, dns_server):
+    assert dns_server.resolve("later.example.com", "A") == []
     zones.upsert("later.example.com", "A", ["198.51.100.9"])
-    assert local_dns.resolve("later.example.com", "A") == ["198.51.100.9"]
+    assert dns_server.resolve("later.example.com", "A") == ["198.51.100.9"]
 
 
 @pytest.mark.parametrize("name", ["missing.example.com", "example.org", "deep.missing.browser.example.com"])
-def test_names_that_are_not_there_are_nxdomain(zones, local_dns, name):
-    assert local_dns.query(name, "A").header.rcode == RCODE.NXDOMAIN
-    assert local_dns.resolve(name, "A") == []
+def test_names_that_are_not_there_are_nxdomain(zones, dns_server, name):
+    assert dns_server.query(name, "A").header.rcode == RCODE.NXDOMAIN
+    assert dns_server.resolve(name, "A") == []
 
 
 @pytest.mark.parametrize("rdtype", ["MX", "CAA"])
-def test_an_existing_name_without_the_asked_type_is_noerror_and_empty(zones, local_dns, rdtype):
-    reply = local_dns.query(HOST, rdtype)
+def test_an_existing_name_without_the_asked_type_is_noerror_and_empty(zones, dns_server, rdtype):
+    reply = dns_server.query(HOST, rdtype)
     assert (reply.header.rcode, reply.rr) == (RCODE.NOERROR, [])
 
 
-def test_override_replaces_the_zone_txt_until_cleared(zones, local_dns):
-    local_dns.override_txt(HOST + ".", ["forged", "x" * 300])
-    reply = local_dns.query(HOST, "TXT")
+def test_override_replaces_the_zone_txt_until_cleared(zones, dns_server):
+    dns_server.override_txt(HOST + ".", ["forged", "x" * 300])
+    reply = dns_server.query(HOST, "TXT")
     assert sorted(len(part) for rr in reply.rr for part in rr.rdata.data) == [6, 45, 255]
-    assert sorted(local_dns.resolve(HOST, "TXT")) == ["forged", "x" * 300]
-    assert sorted(local_dns.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]  # other types untouched
+    assert sorted(dns_server.resolve(HOST, "TXT")) == ["forged", "x" * 300]
+    assert sorted(dns_server.resolve(HOST, "A")) == ["192.0.2.10", "192.0.2.11"]  # other types untouched
 
-    local_dns.override_txt("nowhere.example.com", [])
-    assert local_dns.query("nowhere.example.com", "TXT").header.rcode == RCODE.NOERROR
+    dns_server.override_txt("nowhere.example.com", [])
+    assert dns_server.query("nowhere.example.com", "TXT").header.rcode == RCODE.NOERROR
 
-    local_dns.clear_overrides()
-    assert sorted(local_dns.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
+    dns_server.clear_overrides()
+    assert sorted(dns_server.resolve(HOST, "TXT")) == ["part1part2", "plain", 'with spaces and "quotes"']
 
 
-def test_tcp_answers_like_udp(zones, local_dns):
-    assert sorted(local_dns.resolve(HOST, "TXT", tcp=True)) == sorted(local_dns.resolve(HOST, "TXT"))
-    assert local_dns.query("missing.example.com", "A", tcp=True).header.rcode == RCODE.NXDOMAIN
+def test_tcp_answers_like_udp(zones, dns_server):
+    assert sorted(dns_server.resolve(HOST, "TXT", tcp=True)) == sorted(dns_server.resolve(HOST, "TXT"))
+    assert dns_server.query("missing.example.com", "A", tcp=True).header.rcode == RCODE.NXDOMAIN
 
 
 def test_pebble_serves_an_acme_directory_and_its_issuing_chain(local_pebble):
@@ -172,10 +172,10 @@ def test_pebble_validates_dns01_against_the_zone_through_the_dns_server(zones, l
     assert _answer_dns01(local_pebble, "task.browser.example.com", publish).status == messages.STATUS_VALID
 
 
-def test_pebble_sees_an_overridden_txt_and_rejects_it(zones, local_dns, local_pebble):
+def test_pebble_sees_an_overridden_txt_and_rejects_it(zones, dns_server, local_pebble):
     def publish(name, value):
         zones.upsert(name, "TXT", [f'"{value}"'])
-        local_dns.override_txt(name, ["not-the-key-authorization"])
+        dns_server.override_txt(name, ["not-the-key-authorization"])
 
     authorization = _answer_dns01(local_pebble, "task.browser.example.com", publish)
     assert authorization.status == messages.STATUS_INVALID
