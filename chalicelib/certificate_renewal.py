@@ -116,13 +116,16 @@ class CertificateRenewal:
             ari_time = self._ari_renewal_time(stored.fullchain_pem)
         decision = renewal_decision(stored.facts if stored else None, spec.domains,
                                     self._clocks.now(), ari_time, force,
-                                    stored_completely=stored.complete if stored else True)
+                                    storage_problems=stored.problems if stored else ())
         renew_at = decision.renew_at.isoformat() if decision.renew_at else None
         if not decision.due:
             logger.info("Certificate not due", domains=list(spec.domains), reason=decision.reason,
                         renew_at=renew_at)
             self._metrics.days_remaining(self._days_until(stored.facts.not_after))
             return {"outcome": "not-due", "renew_at": renew_at}
+        if stored is not None and stored.problems:
+            logger.warning("Stored certificate objects do not match; issuing anew", domains=list(spec.domains),
+                           bucket=spec.bucket, prefix=spec.prefix, problems=list(stored.problems))
         logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
 
         dns = self._challenges_in(spec.zone_id, ChangeWaiter(

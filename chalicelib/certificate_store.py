@@ -2,8 +2,10 @@
 
 Keys (README "Storage"): cert.pem (full chain, leaf first), key.pem (private key), bundle.pem
 (key then full chain: one GET gives a matching pair), metadata.json (names, serial, validity).
-Everything is written with server-side encryption. metadata.json goes last: a reader that sees
-new metadata sees the new certificate everywhere.
+Everything is written with server-side encryption. metadata.json goes last. A run that fails
+halfway, or two runs that overlap, can leave objects of two certificates side by side: `load`
+compares all four (chalicelib.certificate_consistency) and reports what disagrees, so the next
+run issues anew, and `save` reads them back so a run never reports "stored" for a broken pair.
 
 IAM: s3:GetObject and s3:PutObject on <bucket>/<prefix>*, and s3:ListBucket on the bucket:
 without it S3 answers a missing cert.pem with 403 instead of 404, and the first run could not
@@ -20,22 +22,32 @@ from cryptography.x509.oid import ExtensionOID
 
 from chalicelib.aws_clients import error_code
 from chalicelib.certificate_config import CertificateSpec
+from chalicelib.certificate_consistency import (
+    BUNDLE_KEY,
+    CERT_KEY,
+    METADATA_KEY,
+    PRIVATE_KEY_KEY,
+    storage_problems,
+)
 from chalicelib.logs import logger
 from chalicelib.renewal_policy import CertificateFacts
 
-CERT_KEY = "cert.pem"
-PRIVATE_KEY_KEY = "key.pem"
-BUNDLE_KEY = "bundle.pem"
-METADATA_KEY = "metadata.json"
+
+class StorageInconsistent(RuntimeError):
+    """What was just written does not read back as one certificate (a concurrent run?)."""
 
 
 @dataclass(frozen=True)
 class StoredCertificate:
     fullchain_pem: str
     facts: CertificateFacts
-    # metadata.json, written last, names this certificate: a run that failed halfway through
-    # storing did not complete, and the next run must store again.
-    complete: bool
+    # Why key.pem, bundle.pem or metadata.json do not match cert.pem (a run that failed halfway
+    # through storing, or two that overlapped); the next run must store again.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
 
 
 def certificate_facts(fullchain_pem: str) -> CertificateFacts:
@@ -64,12 +76,12 @@ def metadata_document(facts: CertificateFacts, issued_at: datetime) -> dict:
     }
 
 
-def _metadata_serial(body: bytes | None) -> str | None:
-    try:
-        metadata = json.loads(body) if body is not None else None
-    except ValueError:
-        return None
-    return metadata.get("serial") if isinstance(metadata, dict) else None
+def readback_problems(stored: StoredCertificate | None, written: CertificateFacts) -> tuple[str, ...]:
+    if stored is None:
+        return (f"{CERT_KEY} is missing or unreadable",)
+    if stored.facts.serial != written.serial:
+        return (f"{CERT_KEY} holds serial {stored.facts.serial}", *stored.problems)
+    return stored.problems
 
 
 class CertificateStore:
@@ -88,8 +100,9 @@ class CertificateStore:
             logger.warning("Stored cert.pem is unreadable; issuing anew", bucket=spec.bucket,
                            key=spec.key(CERT_KEY), error=str(error))
             return None
-        complete = _metadata_serial(self._get(spec, METADATA_KEY)) == facts.serial
-        return StoredCertificate(fullchain_pem=fullchain, facts=facts, complete=complete)
+        problems = storage_problems(fullchain, self._get(spec, PRIVATE_KEY_KEY), self._get(spec, BUNDLE_KEY),
+                                    self._get(spec, METADATA_KEY), facts)
+        return StoredCertificate(fullchain_pem=fullchain, facts=facts, problems=problems)
 
     def _get(self, spec: CertificateSpec, name: str) -> bytes | None:
         try:
@@ -106,6 +119,12 @@ class CertificateStore:
         self._put(spec, CERT_KEY, fullchain_pem, "application/x-pem-file")
         self._put(spec, BUNDLE_KEY, private_key_pem.rstrip("\n") + "\n" + fullchain_pem, "application/x-pem-file")
         self._put(spec, METADATA_KEY, json.dumps(metadata_document(facts, issued_at), indent=2), "application/json")
+        problems = readback_problems(self.load(spec), facts)
+        if problems:
+            # Another run wrote in between ours (S3 reads after writes are consistent). Its
+            # objects or ours may win each key; the next run finds the mismatch and issues anew.
+            raise StorageInconsistent(f"s3://{spec.bucket}/{spec.prefix} does not hold the certificate just "
+                                      f"written (serial {facts.serial}): {'; '.join(problems)}")
         return facts
 
     def _put(self, spec: CertificateSpec, name: str, body: str, content_type: str) -> None:

@@ -34,13 +34,15 @@ def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime
 
 def renewal_decision(stored: CertificateFacts | None, wanted_names: tuple[str, ...], now: datetime,
                      ari_renewal_time: datetime | None, force: bool,
-                     stored_completely: bool = True) -> RenewalDecision:
+                     storage_problems: tuple[str, ...] = ()) -> RenewalDecision:
     if force:
         return RenewalDecision(True, "forced")
     if stored is None:
         return RenewalDecision(True, "no certificate stored")
-    if not stored_completely:
-        return RenewalDecision(True, "the last run did not finish storing the certificate")
+    if storage_problems:
+        # A run failed halfway through storing, or two runs overlapped: tasks may be loading a
+        # key that does not belong to their certificate, so waiting for the due date is no option.
+        return RenewalDecision(True, f"stored objects do not match: {'; '.join(storage_problems)}")
     if set(stored.names) != set(wanted_names):
         return RenewalDecision(True, "configured names differ from the stored certificate's")
     if stored.not_after <= now:

@@ -11,6 +11,7 @@ import pytest
 import chalicelib.certificate_renewal as certificate_renewal
 from chalicelib.aws_clients import client
 from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
+from tests.certificates import key_matches
 from tests.fault_injection import failing
 
 PREFIX = "eu-west-2.browser.example.com"
@@ -45,6 +46,62 @@ def test_storage_failing_after_issuance_is_raised_notified_and_issued_again(targ
     assert result[LABEL]["outcome"] == "issued"
     assert target.read("cert.pem") != half_stored_serial
     assert json.loads(target.read("metadata.json"))["serial"] == result[LABEL]["serial"]
+
+
+def test_forced_renewal_failing_after_key_pem_is_repaired_by_the_next_scheduled_run(target, fast_clocks):
+    renew_certificates({}, fast_clocks)
+    hook = deny_put_of("/cert.pem")  # key.pem of the new certificate is written by then
+    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
+    try:
+        with pytest.raises(RenewalFailed):
+            renew_certificates({"force": True}, fast_clocks)
+    finally:
+        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
+    assert not key_matches(target.read("key.pem"), target.read("cert.pem"))  # the broken pair tasks would load
+
+    result = renew_certificates({}, fast_clocks)  # scheduled, not forced: not due by the dates
+
+    assert result[LABEL]["outcome"] == "issued"
+    assert key_matches(target.read("key.pem"), target.read("cert.pem"))
+    assert json.loads(target.read("metadata.json"))["serial"] == result[LABEL]["serial"]
+    assert renew_certificates({}, fast_clocks)[LABEL]["outcome"] == "not-due"
+
+
+def test_objects_of_two_overlapping_runs_are_repaired_by_the_next_run(target, fast_clocks, logs):
+    renew_certificates({}, fast_clocks)
+    first_key = target.read("key.pem")
+    renew_certificates({"force": True}, fast_clocks)
+    # The slower of two overlapping runs wrote its key.pem last.
+    target.s3.put_object(Bucket=target.bucket, Key=target.prefix + "key.pem", Body=first_key.encode())
+
+    result = renew_certificates({}, fast_clocks)
+
+    assert result[LABEL]["outcome"] == "issued"
+    assert key_matches(target.read("key.pem"), target.read("cert.pem"))
+    (warning,) = [line for line in logs if line["message"].startswith("Stored certificate objects do not match")]
+    assert warning["problems"] == ["key.pem does not belong to the certificate in cert.pem"]
+
+
+def test_a_run_whose_objects_are_overwritten_while_it_stores_does_not_report_stored(target, fast_clocks):
+    renew_certificates({}, fast_clocks)
+    first_key = target.read("key.pem")
+
+    def other_run_writes_key_pem(request, **_):
+        # The overlapping run's key.pem lands between our cert.pem and our metadata.json.
+        if request.url.split("?")[0].endswith("/metadata.json"):
+            boto3.client("s3").put_object(Bucket=target.bucket, Key=target.prefix + "key.pem",
+                                          Body=first_key.encode())
+
+    client("s3").meta.events.register_first("before-send.s3.PutObject", other_run_writes_key_pem)
+    try:
+        with pytest.raises(RenewalFailed):
+            renew_certificates({"force": True}, fast_clocks)
+    finally:
+        client("s3").meta.events.unregister("before-send.s3.PutObject", other_run_writes_key_pem)
+
+    (notice,) = target.notices(target.failure_queue)
+    assert "StorageInconsistent" in notice["Message"] and "key.pem does not belong" in notice["Message"]
+    assert len(target.notices(target.success_queue)) == 1  # the first run's: none for the broken store
 
 
 def test_challenge_values_left_by_a_crashed_run_do_not_break_the_next(target, fast_clocks):

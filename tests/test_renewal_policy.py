@@ -43,6 +43,8 @@ def test_force_and_changed_names_and_expiry_are_due():
                             force=False).due
 
 
-def test_incompletely_stored_certificate_is_due():
-    decision = renewal_decision(facts(90), NAMES, START, None, force=False, stored_completely=False)
-    assert decision.due and "did not finish" in decision.reason
+def test_inconsistently_stored_certificate_is_due_and_says_why():
+    problem = "key.pem does not belong to the certificate in cert.pem"
+    decision = renewal_decision(facts(90), NAMES, START, None, force=False, storage_problems=(problem,))
+    assert decision.due and problem in decision.reason
+    assert not renewal_decision(facts(90), NAMES, START, None, force=False, storage_problems=()).due
