@@ -56,19 +56,29 @@ def new_private_key_pem() -> str:
                              serialization.NoEncryption()).decode()
 
 
-def account_jwk(key_material: str) -> tuple[jose.JWK, jose.JWASignature]:
-    """The account key from a PEM (what we write) or a JWK JSON document (older deployments)."""
+class AccountKeyError(IssuanceError):
+    """The stored account key cannot be used; the message names where it is, never what it holds."""
+
+
+def account_jwk(key_material: str, parameter: str = "the ACME account key") -> tuple[jose.JWK, jose.JWASignature]:
+    """The account key from a PEM (what we write) or a JWK JSON document (older deployments).
+
+    Parse errors of josepy and cryptography can quote their input (josepy puts a whole JWK,
+    private member "d" included, into UnrecognizedTypeError), and this error reaches the log, the
+    failure notice and the raised error: it gets a fixed message, without the original chained.
+    """
     text = key_material.strip()
-    if text.startswith("{"):
-        jwk = jose.JWK.json_loads(text)
-    else:
-        jwk = jose.JWK.load(text.encode())
+    try:
+        jwk = jose.JWK.json_loads(text) if text.startswith("{") else jose.JWK.load(text.encode())
+    except Exception:  # noqa: BLE001 - whatever the library raised may carry the key itself
+        raise AccountKeyError(f"{parameter} is neither a PEM private key nor a JWK that josepy can read "
+                              "(RSA or EC P-256)") from None
     # josepy wraps the cryptography key, so ask the JWK class, then the curve it proxies.
     if isinstance(jwk, jose.JWKRSA):
         return jwk, jose.RS256
     if isinstance(jwk, jose.JWKEC) and jwk.key.curve.name == "secp256r1":
         return jwk, jose.ES256
-    raise IssuanceError("ACME account key must be RSA or EC P-256")
+    raise AccountKeyError(f"{parameter} must be an RSA or EC P-256 key")
 
 
 class _PatientNetwork(client.ClientNetwork):
@@ -91,8 +101,9 @@ class _PatientNetwork(client.ClientNetwork):
 
 
 class AcmeIssuer:
-    def __init__(self, directory_url: str, account_key: str, contact_email: str | None, poller: Poller):
-        jwk, alg = account_jwk(account_key)
+    def __init__(self, directory_url: str, account_key: str, contact_email: str | None, poller: Poller,
+                 key_parameter: str = "the ACME account key"):
+        jwk, alg = account_jwk(account_key, key_parameter)
         self._key = jwk
         self._poller = poller
         self._net = _PatientNetwork(jwk, alg=alg, user_agent=USER_AGENT)

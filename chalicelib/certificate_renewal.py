@@ -166,7 +166,8 @@ class CertificateRenewal:
             self._issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
                                       Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
                                              interval_seconds=self._clocks.poll_interval_seconds,
-                                             stop_by=self._clocks.stop_by))
+                                             stop_by=self._clocks.stop_by),
+                                      key_parameter=f"SSM parameter {self._settings.account_key_parameter}")
         return self._issuer
 
     def _registered_acme(self) -> AcmeIssuer:

@@ -33,6 +33,10 @@ from chalicelib.logs import logger
 from chalicelib.renewal_policy import CertificateFacts
 
 
+# A second write of all four objects settles a run that overlapped another one's writes.
+_STORE_ATTEMPTS = 2
+
+
 class StorageInconsistent(RuntimeError):
     """What was just written does not read back as one certificate (a concurrent run?)."""
 
@@ -76,14 +80,6 @@ def metadata_document(facts: CertificateFacts, issued_at: datetime) -> dict:
     }
 
 
-def readback_problems(stored: StoredCertificate | None, written: CertificateFacts) -> tuple[str, ...]:
-    if stored is None:
-        return (f"{CERT_KEY} is missing or unreadable",)
-    if stored.facts.serial != written.serial:
-        return (f"{CERT_KEY} holds serial {stored.facts.serial}", *stored.problems)
-    return stored.problems
-
-
 class CertificateStore:
     def __init__(self, client):
         self._client = client
@@ -114,18 +110,27 @@ class CertificateStore:
 
     def save(self, spec: CertificateSpec, private_key_pem: str, fullchain_pem: str,
              issued_at: datetime) -> CertificateFacts:
+        """Writes the four objects and reads them back; the facts of what is stored in the end."""
         facts = certificate_facts(fullchain_pem)
-        self._put(spec, PRIVATE_KEY_KEY, private_key_pem, "application/x-pem-file")
-        self._put(spec, CERT_KEY, fullchain_pem, "application/x-pem-file")
-        self._put(spec, BUNDLE_KEY, private_key_pem.rstrip("\n") + "\n" + fullchain_pem, "application/x-pem-file")
-        self._put(spec, METADATA_KEY, json.dumps(metadata_document(facts, issued_at), indent=2), "application/json")
-        problems = readback_problems(self.load(spec), facts)
-        if problems:
-            # Another run wrote in between ours (S3 reads after writes are consistent). Its
-            # objects or ours may win each key; the next run finds the mismatch and issues anew.
-            raise StorageInconsistent(f"s3://{spec.bucket}/{spec.prefix} does not hold the certificate just "
-                                      f"written (serial {facts.serial}): {'; '.join(problems)}")
-        return facts
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            self._put(spec, PRIVATE_KEY_KEY, private_key_pem, "application/x-pem-file")
+            self._put(spec, CERT_KEY, fullchain_pem, "application/x-pem-file")
+            self._put(spec, BUNDLE_KEY, private_key_pem.rstrip("\n") + "\n" + fullchain_pem, "application/x-pem-file")
+            self._put(spec, METADATA_KEY, json.dumps(metadata_document(facts, issued_at), indent=2),
+                      "application/json")
+            # S3 reads after writes are consistent: a mismatch now means another run is writing
+            # the same keys (overlapping invocations). Whole sets are fine, whoever wrote them.
+            stored = self.load(spec)
+            if stored is not None and stored.complete:
+                if stored.facts.serial != facts.serial:
+                    logger.info("Another run stored its certificate after ours; keeping it", bucket=spec.bucket,
+                                prefix=spec.prefix, ours=facts.serial, stored=stored.facts.serial)
+                return stored.facts
+            problems = list(stored.problems) if stored else [f"{CERT_KEY} is missing or unreadable"]
+            logger.warning("Stored objects do not match after writing; another run is writing too",
+                           bucket=spec.bucket, prefix=spec.prefix, attempt=attempt, problems=problems)
+        raise StorageInconsistent(f"s3://{spec.bucket}/{spec.prefix} still mixes objects of two certificates "
+                                  f"after {_STORE_ATTEMPTS} writes: {'; '.join(problems)}; the next run issues anew")
 
     def _put(self, spec: CertificateSpec, name: str, body: str, content_type: str) -> None:
         self._client.put_object(

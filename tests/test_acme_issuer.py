@@ -5,7 +5,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from chalicelib.acme_issuer import IssuanceError, Poller, account_jwk, new_private_key_pem
+from chalicelib.acme_issuer import AccountKeyError, IssuanceError, Poller, account_jwk, new_private_key_pem
 
 
 def pem(key) -> str:
@@ -37,3 +37,18 @@ def test_polls_start_soon_and_settle_at_the_interval():
     for attempt in range(1, 6):
         poller.wait(attempt)
     assert slept == [0.25, 0.5, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("document", [
+    '{"kty": "OKP", "crv": "Ed25519", "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "x": "eA"}',
+    '{"kty": "rsa", "n": "bg", "e": "AQAB", "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}',
+    '{"kty": "RSA", "n": "bg", "e": "AQAB", "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}',
+    '{"kty": "OKP", "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"',
+])
+def test_unreadable_account_key_gets_a_fixed_message_naming_the_parameter(document):
+    with pytest.raises(AccountKeyError) as refused:
+        account_jwk(document, "SSM parameter /w/LETSENCRYPT_ACCOUNT_KEY")
+    assert str(refused.value).startswith("SSM parameter /w/LETSENCRYPT_ACCOUNT_KEY is neither")
+    assert "c2VjcmV0" not in str(refused.value)
+    # The library's error (which quotes the key) is neither the cause nor shown as the context.
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__

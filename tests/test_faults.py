@@ -1,12 +1,17 @@
 """Faults: storage failing halfway, crashed runs, concurrent first runs, and secrets in logs."""
 
+import base64
 import json
 import logging
 import re
 import threading
 
 import boto3
+import josepy as jose
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import chalicelib.certificate_renewal as certificate_renewal
 from chalicelib.aws_clients import client
@@ -82,26 +87,46 @@ def test_objects_of_two_overlapping_runs_are_repaired_by_the_next_run(target, fa
     assert warning["problems"] == ["key.pem does not belong to the certificate in cert.pem"]
 
 
-def test_a_run_whose_objects_are_overwritten_while_it_stores_does_not_report_stored(target, fast_clocks):
+def overlapping_run_writing_key_pem(target, key_pem, times):
+    """Before each of our metadata.json PUTs, another run's key.pem lands (up to `times` times)."""
+    def hook(request, **_):
+        if hook.fired < times and request.url.split("?")[0].endswith("/metadata.json"):
+            hook.fired += 1
+            boto3.client("s3").put_object(Bucket=target.bucket, Key=target.prefix + "key.pem", Body=key_pem.encode())
+
+    hook.fired = 0
+    return hook
+
+
+def test_a_run_whose_key_pem_is_overwritten_while_it_stores_writes_its_pair_again(target, fast_clocks):
     renew_certificates({}, fast_clocks)
-    first_key = target.read("key.pem")
+    hook = overlapping_run_writing_key_pem(target, target.read("key.pem"), times=1)
+    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
+    try:
+        result = renew_certificates({"force": True}, fast_clocks)
+    finally:
+        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
 
-    def other_run_writes_key_pem(request, **_):
-        # The overlapping run's key.pem lands between our cert.pem and our metadata.json.
-        if request.url.split("?")[0].endswith("/metadata.json"):
-            boto3.client("s3").put_object(Bucket=target.bucket, Key=target.prefix + "key.pem",
-                                          Body=first_key.encode())
+    assert hook.fired == 1 and result[LABEL]["outcome"] == "issued"
+    assert key_matches(target.read("key.pem"), target.read("cert.pem"))
+    assert json.loads(target.read("metadata.json"))["serial"] == result[LABEL]["serial"]
 
-    client("s3").meta.events.register_first("before-send.s3.PutObject", other_run_writes_key_pem)
+
+def test_a_run_that_cannot_store_a_matching_pair_does_not_report_stored(target, fast_clocks):
+    renew_certificates({}, fast_clocks)
+    hook = overlapping_run_writing_key_pem(target, target.read("key.pem"), times=10)
+    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
     try:
         with pytest.raises(RenewalFailed):
             renew_certificates({"force": True}, fast_clocks)
     finally:
-        client("s3").meta.events.unregister("before-send.s3.PutObject", other_run_writes_key_pem)
+        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
 
     (notice,) = target.notices(target.failure_queue)
     assert "StorageInconsistent" in notice["Message"] and "key.pem does not belong" in notice["Message"]
     assert len(target.notices(target.success_queue)) == 1  # the first run's: none for the broken store
+    assert renew_certificates({}, fast_clocks)[LABEL]["outcome"] == "issued"  # the next run repairs it
+    assert key_matches(target.read("key.pem"), target.read("cert.pem"))
 
 
 def test_challenge_values_left_by_a_crashed_run_do_not_break_the_next(target, fast_clocks):
@@ -169,8 +194,59 @@ def test_no_private_key_material_in_any_log(target, cluster, app_module, fast_cl
             Name="/faults/LETSENCRYPT_ACCOUNT_KEY", WithDecryption=True)["Parameter"]["Value"]):
         body_lines = [line for line in secret_pem.splitlines() if line and not line.startswith("-----")]
         assert not any(line in everything for line in body_lines)
-    # JWK private members ("d", and RSA's "p", "q", "dp", "dq", "qi") never appear as JSON keys.
-    assert not re.search(r'"(d|p|q|dp|dq|qi)"\s*:\s*"', everything)
+    # JWK private members ("d", and RSA's "p", "q", "dp", "dq", "qi") never appear as JSON keys,
+    # nor as the keys of a Python dict's repr.
+    assert not re.search(r"""["'](d|p|q|dp|dq|qi)["']\s*:\s*["']""", everything)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hostile_account_keys() -> dict[str, tuple[str, list[str]]]:
+    """Account key documents the ACME library refuses, with the secret parts each one carries."""
+    ed25519 = Ed25519PrivateKey.generate()
+    okp_d = _b64url(ed25519.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                          serialization.NoEncryption()))
+    okp_x = _b64url(ed25519.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    rsa_jwk = json.loads(jose.JWKRSA(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)).json_dumps())
+    secrets = [rsa_jwk[member] for member in ("d", "p", "q", "dp", "dq", "qi")]
+    mismatched = {**rsa_jwk, "n": json.loads(jose.JWKRSA(
+        key=rsa.generate_private_key(public_exponent=65537, key_size=2048)).json_dumps())["n"]}
+    pem_body = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETSECRETSECRETSECRET"
+    return {
+        "ed25519-okp-jwk": (json.dumps({"kty": "OKP", "crv": "Ed25519", "d": okp_d, "x": okp_x}), [okp_d]),
+        "hand-edited-lower-case-kty": (json.dumps({**rsa_jwk, "kty": "rsa"}), secrets),
+        "rsa-jwk-with-foreign-modulus": (json.dumps(mismatched), secrets),
+        "truncated-pem": (f"-----BEGIN PRIVATE KEY-----\n{pem_body}\n-----END PRIVATE KEY-----\n", [pem_body]),
+    }
+
+
+HOSTILE_ACCOUNT_KEYS = _hostile_account_keys()
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_ACCOUNT_KEYS))
+def test_unusable_account_key_never_reaches_a_log_a_notice_or_an_error(
+        kind, target, fast_clocks, capfd, caplog, logs):
+    document, secrets = HOSTILE_ACCOUNT_KEYS[kind]
+    caplog.set_level(logging.DEBUG)
+    renew_certificates({}, fast_clocks)  # a certificate is stored: the not-due path parses the key too
+    boto3.client("ssm").put_parameter(Name="/faults/LETSENCRYPT_ACCOUNT_KEY", Value=document,
+                                      Type="SecureString", Overwrite=True)
+
+    not_due = renew_certificates({}, fast_clocks)  # asks the CA for renewal information: a warning
+    with pytest.raises(RenewalFailed) as forced:
+        renew_certificates({"force": True}, fast_clocks)
+
+    captured = capfd.readouterr()
+    notices = json.dumps(target.notices(target.failure_queue))
+    everything = "\n".join([captured.out, captured.err, caplog.text, json.dumps(logs), notices,
+                            json.dumps(not_due), str(forced.value), repr(forced.value)])
+    for secret in secrets:
+        assert secret not in everything
+    assert not re.search(r"""["'](d|p|q|dp|dq|qi)["']\s*:\s*["']""", everything)
+    assert "SSM parameter /faults/LETSENCRYPT_ACCOUNT_KEY" in notices  # names the parameter
+    assert not_due[LABEL]["outcome"] == "not-due"
 
 
 def test_unreachable_ca_never_fails_a_certificate_that_is_not_due(target, fast_clocks, monkeypatch, logs):
