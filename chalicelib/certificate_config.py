@@ -87,7 +87,23 @@ def parse_certificates(text: str) -> tuple[CertificateSpec, ...]:
         raise ConfigurationError(f"CERTIFICATES is not valid JSON: {error}") from error
     if not isinstance(items, list) or not items:
         raise ConfigurationError("CERTIFICATES must be a non-empty JSON list of certificate objects")
-    return tuple(_certificate(index, item) for index, item in enumerate(items))
+    specs = tuple(_certificate(index, item) for index, item in enumerate(items))
+    _refuse_shared_storage(specs)
+    return specs
+
+
+def _refuse_shared_storage(specs: tuple[CertificateSpec, ...]) -> None:
+    # Two certificates at one location overwrite each other on every run: each finds the other's
+    # names stored, so both are reissued every time (burning the CA's duplicate-certificate limit)
+    # and tasks load whichever was written last.
+    first_at: dict[tuple[str, str], int] = {}
+    for index, spec in enumerate(specs):
+        location = (spec.bucket, spec.prefix)
+        if location in first_at:
+            raise ConfigurationError(
+                f"CERTIFICATES[{first_at[location]}] and CERTIFICATES[{index}] are both stored at "
+                f"s3://{spec.bucket}/{spec.prefix}; give each certificate its own certStoragePrefix")
+        first_at[location] = index
 
 
 def _certificate(index: int, item: Any) -> CertificateSpec:

@@ -52,3 +52,17 @@ def test_staging_alias():
 def test_bad_configuration_names_the_variable(overrides, message):
     with pytest.raises(ConfigurationError, match=message):
         RenewalSettings.from_environment(environ(**overrides))
+
+
+def test_two_certificates_at_one_storage_location_are_refused_naming_both():
+    other = {**ITEM, "domains": ["other.example.com"], "certStoragePrefix": "eu-west-2/"}  # same as "eu-west-2"
+    with pytest.raises(ConfigurationError) as refused:
+        RenewalSettings.from_environment(environ(CERTIFICATES=json.dumps([ITEM, {**ITEM, "certStoragePrefix": "x"},
+                                                                          other])))
+    assert str(refused.value).startswith("CERTIFICATES[0] and CERTIFICATES[2] are both stored at "
+                                         "s3://task-subdomains-certs/eu-west-2/")
+
+
+def test_same_prefix_in_another_bucket_is_another_location():
+    other = {**ITEM, "domains": ["other.example.com"], "certStorageBucketName": "other-bucket"}
+    assert len(RenewalSettings.from_environment(environ(CERTIFICATES=json.dumps([ITEM, other]))).certificates) == 2

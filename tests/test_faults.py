@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import chalicelib.certificate_renewal as certificate_renewal
 from chalicelib.aws_clients import client
 from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
+from chalicelib.settings import ConfigurationError
 from tests.certificates import key_matches
 from tests.fault_injection import failing
 
@@ -290,3 +291,14 @@ def test_invocation_near_its_timeout_stops_waiting_and_reports_instead(target, a
 def test_invocation_with_time_to_spare_issues(target, app_module):
     result = app_module.renew_certificates({}, LambdaContext(remaining_ms=900_000))
     assert result[LABEL]["outcome"] == "issued"
+
+
+def test_two_certificates_at_one_storage_location_store_nothing_and_name_both(target, fast_clocks, monkeypatch):
+    monkeypatch.setenv("CERTIFICATES", json.dumps([target.item([f"*.{PREFIX}", PREFIX]),
+                                                   target.item([f"other.{PREFIX}"])]))
+
+    with pytest.raises(ConfigurationError, match=r"^CERTIFICATES\[0\] and CERTIFICATES\[1\] are both stored at"):
+        renew_certificates({}, fast_clocks)
+
+    assert target.objects() == {}
+    assert target.notices(target.success_queue) == []
