@@ -179,15 +179,14 @@ def test_cleanup_failure_is_logged_and_never_hides_the_validation_error(target, 
     assert any(line["message"].startswith("Could not remove challenge records") for line in logs)
 
 
-def emitted_days_remaining(captured_stdout: str) -> list[float]:
+def emitted_days_remaining(captured_stdout: str) -> tuple[list[float], dict]:
+    """The CertificateDaysRemaining values of one EMF document, and the document."""
     for line in captured_stdout.splitlines():
         if '"CertificateDaysRemaining"' in line and '"_aws"' in line:
             document = json.loads(line)
-            (directive,) = document["_aws"]["CloudWatchMetrics"]
-            assert directive["Namespace"] == "TaskSubdomains" and directive["Dimensions"] == [["service"]]
             values = document["CertificateDaysRemaining"]
-            return sorted(values if isinstance(values, list) else [values])
-    return []
+            return sorted(values if isinstance(values, list) else [values]), document
+    return [], {}
 
 
 def test_days_remaining_metric_covers_every_certificate_and_zero_for_a_failed_one(
@@ -201,9 +200,26 @@ def test_days_remaining_metric_covers_every_certificate_and_zero_for_a_failed_on
     with pytest.raises(RenewalFailed):
         renew(fast_clocks)
 
-    failed, issued = emitted_days_remaining(capsys.readouterr().out)
+    (failed, issued), _document = emitted_days_remaining(capsys.readouterr().out)
     assert failed == 0.0
     assert 5 * 365 - 2 < issued < 5 * 365 + 2  # Pebble issues for five years
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_days_remaining_metric_names_its_function_so_each_stage_alarms_on_its_own(
+        stage, target, fast_clocks, monkeypatch, capsys):
+    function = f"task-subdomains-{stage}-renew_certificates"
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function)  # set by Lambda in every invocation
+    capsys.readouterr()
+
+    renew(fast_clocks)
+
+    values, document = emitted_days_remaining(capsys.readouterr().out)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "TaskSubdomains"
+    assert sorted(map(sorted, directive["Dimensions"])) == [["FunctionName", "service"]]
+    assert (document["service"], document["FunctionName"]) == ("task-subdomains", function)
+    assert len(values) == 1
 
 
 def test_configured_profile_is_requested_in_the_new_order(target, fast_clocks, monkeypatch, caplog):
