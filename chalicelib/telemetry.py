@@ -32,8 +32,11 @@ def function_name(environ: Mapping[str, str] = os.environ) -> str:
 class CertificateMetrics:
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self._metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-        # Default dimensions survive each flush, unlike those added with add_dimension.
-        self._metrics.set_default_dimensions(**{FUNCTION_DIMENSION: function_name(environ)})
+        # Default dimensions survive each flush, unlike those added with add_dimension. Powertools
+        # keeps them per process and warns when one is set again: set it once per container.
+        dimension = {FUNCTION_DIMENSION: function_name(environ)}
+        if self._metrics.default_dimensions != dimension:
+            self._metrics.set_default_dimensions(**dimension)
 
     def days_remaining(self, days: float) -> None:
         self._metrics.add_metric(name=DAYS_REMAINING, unit=MetricUnit.Count, value=round(days, 2))

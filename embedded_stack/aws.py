@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.route53 import models as route53_models
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import ChangeList, Route53Backend
 from moto.server import ThreadedMotoServer
@@ -67,6 +68,16 @@ def _patch_moto_quirks() -> None:
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None
     _make_route53_batches_checked_and_atomic()
+    route53_models.reverse_domain_name = route53_listing_key
+
+
+def route53_listing_key(name: str) -> str:
+    """Where Route53 lists a name: its labels reversed, *with* the trailing dot (API reference,
+    ListResourceRecordSets: "com.example.www."; the dot "can change the sort order when the record
+    name contains characters that appear before ."). moto 5.2 leaves the dot out, which lists
+    `browser-2.example.com` between `browser.example.com` and the names below it. With the dot, a
+    name and everything below it are listed together, which the reconciler's read relies on."""
+    return ".".join(reversed(name.rstrip(".").lower().split("."))) + "."
 
 
 class _RejectedChangeBatch(Route53ClientError):

@@ -145,3 +145,27 @@ def test_task_stopped_and_cleaned_up_while_reconciling_gets_no_record_back(clust
     app_module.reconcile_task_dns({}, None)
 
     assert cluster.zone_records() == {}
+
+
+def test_reads_only_its_own_names_however_many_others_sort_after_them(cluster, app_module, aws_calls):
+    running = cluster.run_task(public_ip="203.0.113.70")
+    gone = cluster.run_task(public_ip="203.0.113.71")
+    app_module.update_task_dns(cluster.event(gone, "RUNNING"), None)
+    cluster.stop_task(gone)
+    # 900 names of other people listed after ours (three pages), and a sibling whose name only
+    # shares our prefix's first characters ("-" sorts before ".").
+    others = [f"host{i}.eu-west-3.browser.example.com" for i in range(450)]
+    others += [f"www{i}.zz.example.com" for i in range(450)] + ["eu-west-2-canary.browser.example.com"]
+    cluster.route53.change_resource_record_sets(HostedZoneId=cluster.zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "A", "TTL": 60,
+                                                   "ResourceRecords": [{"Value": "192.0.2.1"}]}}
+        for name in others]})
+    aws_calls.clear()
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert (result["created"], result["deleted"]) == (1, 1)
+    assert aws_calls.count(("route53", "ListResourceRecordSets")) == 1
+    records = cluster.zone_records()
+    assert records[(hostname(running), "A")] == ["203.0.113.70"] and (hostname(gone), "A") not in records
+    assert all((name, "A") in records for name in others)
