@@ -20,10 +20,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
 
 # Names are part of the contract (shared/DESIGN.md); tests check this against app.py.
-TASK_DNS_FUNCTIONS = ("update_task_dns", "reconcile_task_dns")
+TASK_EVENTS_FUNCTION = "update_task_dns"
+TASK_DNS_FUNCTIONS = (TASK_EVENTS_FUNCTION, "reconcile_task_dns")
 RENEWAL_FUNCTION = "renew_certificates"
 FUNCTIONS = (*TASK_DNS_FUNCTIONS, RENEWAL_FUNCTION)
-
 
 
 class DeploymentConfigError(ValueError):
@@ -69,6 +69,12 @@ class FunctionDeployment:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.lambda_name}"
+
+    @property
+    def failed_events_queue(self) -> str:
+        # The SQS queue infra/supporting-resources.yaml names "${UpdateTaskDnsFunctionName}-failed":
+        # Lambda sends it the events update_task_dns still failed on after its async retries.
+        return f"{self.lambda_name}-failed"
 
     @property
     def task_dns(self) -> TaskDnsSettings:

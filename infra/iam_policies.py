@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from infra.deployments import (
     RENEWAL_FUNCTION,
     TASK_DNS_FUNCTIONS,
+    TASK_EVENTS_FUNCTION,
     DeploymentConfigError,
     FunctionDeployment,
     function_deployments,
@@ -53,17 +54,17 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
                 "ForAllValues:StringEquals": {RECORD_TYPES_KEY: list(TASK_RECORD_TYPES)},
             },
         },
-        {
-            # "*.<prefix>" also matches _acme-challenge.<prefix>: without this, a DNS function
-            # could answer DNS-01 for the wildcard certificate. Task names never contain "_".
-            "Sid": "NeverWriteUnderscoreNames",
-            "Effect": "Deny",
-            "Action": "route53:ChangeResourceRecordSets",
-            "Resource": zone,
-            "Condition": {"ForAnyValue:StringLike": {RECORD_NAMES_KEY: ["*_*"]}},
-        },
+        # In StringLike "*" matches any characters, dots and backslashes included, so the allow
+        # above also matches names no task has. A task name is one label of hex digits; each
+        # deny refuses a kind of name the allow lets through:
+        # - _acme-challenge.<prefix>: a DNS function could answer DNS-01 for the wildcard certificate;
+        # - \052.<prefix>: the wildcard record. Route53 normalizes "*" (and every character but
+        #   a-z 0-9 - _ .) to a backslash and three octal digits before the condition is checked;
+        # - a.b.<prefix>: a name two or more labels under the prefix.
+        never_write_names(zone, "NeverWriteUnderscoreNames", "*_*"),
+        never_write_names(zone, "NeverWriteEscapedNames", "*\\*"),
+        never_write_names(zone, "NeverWriteNestedNames", f"*.*.{settings.domain_prefix}"),
         {"Sid": "ReadZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets", "Resource": zone},
-        route53_changes_statement(where.partition),
         {
             # task/* rather than task/<cluster>/*: accounts still on the old ARN format name
             # tasks task/<id>. The ecs:cluster condition keeps it to this cluster either way.
@@ -88,7 +89,23 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
             "Action": "ec2:DescribeNetworkInterfaces",
             "Resource": "*",
         },
+        *failed_events_statements(deployment),
     ]
+
+
+def never_write_names(zone: str, sid: str, pattern: str) -> dict:
+    # ForAnyValue: one such name anywhere in a change batch refuses the whole batch.
+    return {"Sid": sid, "Effect": "Deny", "Action": "route53:ChangeResourceRecordSets", "Resource": zone,
+            "Condition": {"ForAnyValue:StringLike": {RECORD_NAMES_KEY: [pattern]}}}
+
+
+def failed_events_statements(deployment: FunctionDeployment) -> list[dict]:
+    if deployment.function != TASK_EVENTS_FUNCTION:
+        return []
+    # Lambda sends the events update_task_dns still failed on after its async retries to the
+    # queue with the function's own role (the on-failure destination, supporting-resources.yaml).
+    queue = deployment.location.arn("sqs", deployment.failed_events_queue)
+    return [{"Sid": "RecordFailedTaskEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue}]
 
 
 def renewal_statements(deployment: FunctionDeployment) -> list[dict]:

@@ -1,10 +1,16 @@
 """infra/chalice-merge-<stage>.json: supporting-resources.yaml adapted to `chalice package`.
 
 `chalice package` leaves FunctionName unset, so CloudFormation would name the functions
-<stack>-RenewCertificates-<random>: the per-function log-group grants (policy files) and the
-Errors alarm would then point at nothing. The merge template pins each function to the name
-`chalice deploy` gives it (<app>-<stage>-<function>), and defaults the template's parameters
-from the stage configuration. Pure: FunctionDeployments + base template -> merge template.
+<stack>-RenewCertificates-<random>: the per-function log-group grants (policy files), the log
+groups, the failed-events queue grant and the alarms would then point at nothing. The merge
+template pins each function to the name `chalice deploy` gives it (<app>-<stage>-<function>),
+and defaults the template's parameters from the stage configuration.
+
+The roles are another matter: chalice's SAM output names no role (CloudFormation makes up
+<stack>-RenewCertificatesRole-<random>), so the bucket policy names the renewal role by
+Fn::GetAtt instead of by the name `chalice deploy` gives it. And the resources that name a
+function by its name rather than by Ref get DependsOn: CloudFormation cannot see that dependency.
+Pure: FunctionDeployments + base template -> merge template.
 """
 
 import json
@@ -17,6 +23,7 @@ from chalice.utils import to_cfn_resource_name
 
 from infra.deployments import (
     RENEWAL_FUNCTION,
+    TASK_EVENTS_FUNCTION,
     FunctionDeployment,
     function_deployments,
     stage_names,
@@ -24,6 +31,15 @@ from infra.deployments import (
 
 INFRA_DIR = Path(__file__).resolve().parent
 BASE_TEMPLATE = INFRA_DIR / "supporting-resources.yaml"
+# The template parameter that names each function.
+FUNCTION_NAME_PARAMETERS = {
+    "update_task_dns": "UpdateTaskDnsFunctionName",
+    "reconcile_task_dns": "ReconcileTaskDnsFunctionName",
+    "renew_certificates": "RenewalFunctionName",
+}
+# How supporting-resources.yaml names the renewal role: as `chalice deploy` names it.
+DEPLOYED_RENEWAL_ROLE = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RenewalFunctionName}"}
+FAILED_EVENT_DESTINATION = "UpdateTaskDnsEventInvokeConfig"
 
 
 def merge_template_name(stage: str) -> str:
@@ -37,19 +53,42 @@ def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeploy
                         "`python -m infra` from infra/supporting-resources.yaml and .chalice/config.json."),
         "Parameters": {name: {"Default": value} for name, value in parameter_defaults(deployments).items()},
         "Resources": {
-            # Resource names as chalice's SAM generator derives them from the function names.
-            to_cfn_resource_name(deployment.function): {"Properties": {"FunctionName": deployment.lambda_name}}
-            for deployment in deployments
+            **{function_resource(d.function): {
+                "Properties": {"FunctionName": d.lambda_name},
+                # Its log group first: Lambda would otherwise create it on the first run, and
+                # the stack's LogGroup (with the retention) would then fail as already existing.
+                "DependsOn": [log_group_resource(d.function)],
+            } for d in deployments},
+            FAILED_EVENT_DESTINATION: {"DependsOn": [function_resource(TASK_EVENTS_FUNCTION)]},
+            "CertificateBucketPolicy": {"Properties": {"PolicyDocument": replaced(
+                base["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"],
+                DEPLOYED_RENEWAL_ROLE, {"Fn::GetAtt": [role_resource(RENEWAL_FUNCTION), "Arn"]})}},
         },
     }
     return deep_merge(base, overlay)
+
+
+def function_resource(function: str) -> str:
+    # As chalice's SAM generator names the function (and SAM keeps it for AWS::Lambda::Function).
+    return to_cfn_resource_name(function)
+
+
+def role_resource(function: str) -> str:
+    # As chalice names a function's own role (manage_iam_role, no autogen_policy): <function>_role.
+    return to_cfn_resource_name(f"{function}_role")
+
+
+def log_group_resource(function: str) -> str:
+    return f"{function_resource(function)}LogGroup"
 
 
 def parameter_defaults(deployments: Sequence[FunctionDeployment]) -> dict[str, str]:
     """Defaults the stage configuration determines; a parameter it leaves open stays required."""
     renewal = next(d for d in deployments if d.function == RENEWAL_FUNCTION)
     settings = renewal.renewal
-    defaults = {"RenewalFunctionName": renewal.lambda_name}
+    defaults = {FUNCTION_NAME_PARAMETERS[d.function]: d.lambda_name for d in deployments}
+    # The functions are in the same stack; DependsOn orders the destination after its function.
+    defaults["FunctionsDeployed"] = "true"
     buckets = {spec.bucket for spec in settings.certificates}
     if len(buckets) == 1:
         defaults["CertificateBucketName"] = buckets.pop()
@@ -60,6 +99,17 @@ def parameter_defaults(deployments: Sequence[FunctionDeployment]) -> dict[str, s
     if settings.notify_email:
         defaults["NotificationEmail"] = settings.notify_email
     return defaults
+
+
+def replaced(tree: Any, old: Any, new: Any) -> Any:
+    """The tree with every node equal to `old` replaced by `new`."""
+    if tree == old:
+        return new
+    if isinstance(tree, Mapping):
+        return {key: replaced(value, old, new) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [replaced(item, old, new) for item in tree]
+    return tree
 
 
 def deep_merge(base: Any, overlay: Any) -> Any:

@@ -12,18 +12,30 @@ mistake in the generator (or a hand edit of a policy file) shows up as a violati
   names and the record types: names under DOMAIN_PREFIX and A/AAAA/TXT for the DNS functions,
   exactly the `_acme-challenge.<name>` names of the configured certificates and TXT for renewal.
 - ECS calls only with the ecs:cluster condition naming CLUSTER_ARN.
+- sqs:SendMessage only for update_task_dns, only on its failed-events queue.
 
-Deny statements are ignored: they can only take permissions away.
+Those rules read Allow statements alone. A pattern like `*.<prefix>` still matches more than
+task names (IAM's `*` matches dots and backslashes too), and only Deny statements take that
+back; so the policy as a whole, Allow and Deny, is also evaluated on probe change batches
+(record_probes): a task name must be writable, and a wildcard record (`\\052.<prefix>`, as
+Route53 normalizes `*`), a name two labels deep, an ACME challenge, the prefix itself and names
+in other domains must not be, alone or beside a task name. A condition the evaluator does not
+understand counts as holding in an Allow and as not holding in a Deny, so that it can only make
+the audit stricter.
 """
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.deployments import RENEWAL_FUNCTION, TASK_DNS_FUNCTIONS, FunctionDeployment
+from infra.deployments import RENEWAL_FUNCTION, TASK_DNS_FUNCTIONS, TASK_EVENTS_FUNCTION, FunctionDeployment
 
 RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
+CHANGE_RECORDS = "route53:ChangeResourceRecordSets"
+# A task id as ECS writes it (32 hex digits): the one kind of label the DNS functions write.
+TASK_ID = "0123456789abcdef0123456789abcdef"
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource", "Condition"}
 # Read-only actions that IAM cannot scope to a resource (their conditions scope them instead).
 UNSCOPABLE_READS = {"ec2:DescribeNetworkInterfaces", "ecs:ListTasks"}
@@ -44,6 +56,17 @@ class Grant:
     condition_problems: ConditionCheck = unconditioned
 
 
+@dataclass(frozen=True)
+class RecordProbe:
+    """One ChangeResourceRecordSets call: records of these names and this type in the zone."""
+
+    what: str
+    zone: str
+    names: tuple[str, ...]
+    record_type: str
+    allowed: bool
+
+
 def audit(deployment: FunctionDeployment, policy: Mapping[str, Any]) -> list[str]:
     """Every way the policy grants more than the function needs; empty when it does not."""
     grants = allowed_grants(deployment)
@@ -51,7 +74,134 @@ def audit(deployment: FunctionDeployment, policy: Mapping[str, Any]) -> list[str
     for index, statement in enumerate(policy.get("Statement", [])):
         where = f"{deployment.policy_file} statement {statement.get('Sid') or index}"
         problems += [f"{where}: {problem}" for problem in statement_problems(statement, grants)]
+    problems += [f"{deployment.policy_file}: {problem}" for problem in probe_problems(deployment, policy)]
     return problems
+
+
+def probe_problems(deployment: FunctionDeployment, policy: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for probe in record_probes(deployment):
+        if may_change_records(policy, probe.zone, probe.names, probe.record_type) != probe.allowed:
+            verdict = "refused" if probe.allowed else "allowed"
+            problems.append(f"{probe.record_type} records of {probe.what} ({', '.join(probe.names)}) are {verdict}")
+    return problems
+
+
+def record_probes(deployment: FunctionDeployment) -> list[RecordProbe]:
+    if deployment.function in TASK_DNS_FUNCTIONS:
+        settings, where = deployment.task_dns, deployment.location
+        zone = f"arn:{where.partition}:route53:::hostedzone/{settings.hosted_zone_id}"
+        return name_probes(zone, "A", allowed=[f"{TASK_ID}.{settings.domain_prefix}"],
+                           refused=foreign_names(settings.domain_prefix))
+    if deployment.function == RENEWAL_FUNCTION:
+        return [probe for zone, domains in certificate_domains_by_zone(deployment).items()
+                for probe in name_probes(zone, "TXT", allowed=[f"_acme-challenge.{domain}" for domain in domains],
+                                         refused=names_beside_certificates(domains))]
+    return []
+
+
+def certificate_domains_by_zone(deployment: FunctionDeployment) -> dict[str, list[str]]:
+    """The certificates' names (a wildcard as its base name), by zone ARN: a zone's challenge
+    names may all be allowed together, so each zone is probed with all of them."""
+    where = deployment.location
+    domains: dict[str, set[str]] = {}
+    for spec in deployment.renewal.certificates:
+        zone = f"arn:{where.partition}:route53:::hostedzone/{spec.zone_id}"
+        domains.setdefault(zone, set()).update(domain.removeprefix("*.") for domain in spec.domains)
+    return {zone: sorted(names) for zone, names in sorted(domains.items())}
+
+
+def names_beside_certificates(domains: Iterable[str]) -> dict[str, str]:
+    return {f"{what} of {domain}": name for domain in domains
+            for what, name in {"a task name": f"{TASK_ID}.{domain}", **foreign_names(domain)}.items()}
+
+
+def foreign_names(domain: str) -> dict[str, str]:
+    """Names under or beside the domain that are not a task's, by what they are."""
+    return {
+        # Route53 checks the normalized name: "*" becomes the octal escape \\052.
+        "the wildcard record": f"\\052.{domain}",
+        "a name two labels deep": f"x.{TASK_ID}.{domain}",
+        "an ACME challenge below the domain": f"_acme-challenge.x.{domain}",
+        "the domain itself": domain,
+        "a name in a domain ending like it": f"{TASK_ID}.x{domain}",
+        "a name in another domain": f"{TASK_ID}.example.invalid",
+        "the ACME challenge": f"_acme-challenge.{domain}",
+    }
+
+
+def name_probes(zone: str, record_type: str, allowed: Iterable[str], refused: Mapping[str, str]) -> list[RecordProbe]:
+    allowed = list(allowed)
+    probes = [RecordProbe("a name the function writes", zone, (name,), record_type, True) for name in allowed]
+    for what, name in refused.items():
+        if name in allowed:
+            continue
+        probes.append(RecordProbe(what, zone, (name,), record_type, False))
+        # In one batch with an allowed name: a deny that needs every name of the batch to match
+        # (ForAllValues) would let it through.
+        probes.append(RecordProbe(f"{what} beside an allowed name", zone, (allowed[0], name), record_type, False))
+    return probes
+
+
+def may_change_records(policy: Mapping[str, Any], zone: str, names: Iterable[str], record_type: str) -> bool:
+    """IAM's verdict on one ChangeResourceRecordSets call, from this policy alone: no Deny
+    matches and some Allow does."""
+    context = {RECORD_NAMES_KEY: list(names), RECORD_TYPES_KEY: [record_type]}
+    statements = [s for s in policy.get("Statement", []) if applies_to(s, CHANGE_RECORDS, zone)]
+    if any(s.get("Effect") == "Deny" and conditions_hold(s.get("Condition", {}), context, unknown=False)
+           for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and conditions_hold(s.get("Condition", {}), context, unknown=True)
+               for s in statements)
+
+
+def applies_to(statement: Mapping[str, Any], action: str, resource: str) -> bool:
+    # Action names are case-insensitive, resource ARNs are not.
+    return (listed(statement, "Action", action.lower(), str.lower)
+            and listed(statement, "Resource", resource, lambda pattern: pattern))
+
+
+def listed(statement: Mapping[str, Any], element: str, value: str, normalize: Callable[[str], str]) -> bool:
+    if element in statement:
+        return any(string_like(normalize(pattern), value) for pattern in as_list(statement[element]))
+    if f"Not{element}" in statement:
+        return not any(string_like(normalize(pattern), value) for pattern in as_list(statement[f"Not{element}"]))
+    return False
+
+
+def conditions_hold(condition: Mapping[str, Any], context: Mapping[str, list[str]], unknown: bool) -> bool:
+    """Every operator and key of the Condition block holds; `unknown` for what is not understood."""
+    for operator, keys in condition.items():
+        for key, patterns in keys.items():
+            holds = operator_holds(operator, as_list(patterns), context[key]) if key in context else None
+            if not (unknown if holds is None else holds):
+                return False
+    return True
+
+
+def operator_holds(operator: str, patterns: list[str], values: list[str]) -> bool | None:
+    qualifier, _, base = operator.rpartition(":")
+    # ...IfExists differs only when the key is absent; the probed keys are always present.
+    matches = STRING_OPERATORS.get(base.removesuffix("IfExists"))
+    if matches is None or qualifier not in ("", "ForAllValues", "ForAnyValue"):
+        return None
+    hits = [matches(patterns, value) for value in values]
+    return all(hits) if qualifier == "ForAllValues" else any(hits)
+
+
+def string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: `*` is any run of characters (dots and backslashes too), `?` any one
+    character, everything else literal and case-sensitive."""
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+STRING_OPERATORS: dict[str, Callable[[list[str], str], bool]] = {
+    "StringEquals": lambda patterns, value: value in patterns,
+    "StringNotEquals": lambda patterns, value: value not in patterns,
+    "StringLike": lambda patterns, value: any(string_like(pattern, value) for pattern in patterns),
+    "StringNotLike": lambda patterns, value: not any(string_like(pattern, value) for pattern in patterns),
+}
 
 
 def statement_problems(statement: Mapping[str, Any], grants: Mapping[str, Grant]) -> list[str]:
@@ -101,16 +251,20 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         return name == f"*{suffix}" or (name.endswith(suffix) and not has_wildcard(name))
 
     on_cluster = cluster_condition(settings.cluster_arn)
-    return {
+    # No route53:GetChange: the DNS functions never wait for a change to be INSYNC.
+    grants = {
         "route53:ChangeResourceRecordSets": Grant(
             equals(zone), record_change_conditions(under_prefix, {"A", "AAAA", "TXT"})),
         "route53:ListResourceRecordSets": Grant(equals(zone)),
-        "route53:GetChange": Grant(equals(f"arn:{where.partition}:route53:::change/*")),
         "ec2:DescribeNetworkInterfaces": Grant(equals("*")),
         # Any task ARN format, but only with the condition that pins the cluster.
         "ecs:DescribeTasks": Grant(lambda resource: resource.startswith(tasks), on_cluster),
         "ecs:ListTasks": Grant(equals("*"), on_cluster),
     }
+    if deployment.function == TASK_EVENTS_FUNCTION:
+        # Lambda's on-failure destination sends with the function's role, to this queue only.
+        grants["sqs:SendMessage"] = Grant(equals(where.arn("sqs", deployment.failed_events_queue)))
+    return grants
 
 
 def renewal_grants(deployment: FunctionDeployment) -> dict[str, Grant]:

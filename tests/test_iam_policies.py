@@ -18,7 +18,7 @@ from infra.deployments import (
     stage_names,
 )
 from infra.iam_policies import RECORD_NAMES_KEY, policy_document, policy_files
-from infra.policy_audit import audit
+from infra.policy_audit import TASK_ID, audit, may_change_records, string_like
 
 CONFIG = load_config()
 DEPLOYMENTS = [deployment for stage in stage_names(CONFIG) for deployment in function_deployments(CONFIG, stage)]
@@ -98,6 +98,122 @@ def test_dns_functions_may_write_task_names_but_not_acme_challenges():
     assert matches(allowed, challenge_name), "the allow alone would let a DNS function pass DNS-01"
     assert matches(denied, challenge_name)
     assert not matches(allowed, "www.example.com") and not matches(allowed, prefix)
+
+
+def test_dns_functions_may_write_one_label_task_names_only():
+    # IAM's verdict from the Allow and Deny statements together, on what Route53 checks: the
+    # normalized names (lower case, no final dot, "*" and other specials as \\ooo octal escapes).
+    deployment = PROD["reconcile_task_dns"]
+    policy, prefix = committed_policy(deployment), deployment.task_dns.domain_prefix
+    zone = statement(policy, "WriteTaskRecords")["Resource"]
+
+    def may_write(*names, record_type="A"):
+        return may_change_records(policy, zone, names, record_type)
+
+    assert may_write(f"{TASK_ID}.{prefix}") and may_write(f"{TASK_ID}.{prefix}", record_type="AAAA")
+    assert not may_write(f"\\052.{prefix}"), "the wildcard record"
+    assert not may_write(f"a.b.{prefix}") and not may_write(f"{TASK_ID}.{TASK_ID}.{prefix}")
+    assert not may_write(f"_acme-challenge.{prefix}") and not may_write(prefix)
+    assert not may_write(f"{TASK_ID}.{prefix}", f"\\052.{prefix}"), "one forbidden name refuses the batch"
+    assert not may_write(f"{TASK_ID}.{prefix}", record_type="NS")
+    assert not may_change_records(policy, "arn:aws:route53:::hostedzone/ZOTHER", [f"{TASK_ID}.{prefix}"], "A")
+
+
+@pytest.mark.parametrize("pattern, value, matches", [
+    ("*.example.com", "a.example.com", True),
+    ("*.example.com", "a.b.example.com", True),        # "*" crosses dots
+    ("*.example.com", "\\052.example.com", True),      # and backslashes
+    ("*.example.com", "example.com", False),
+    ("?.example.com", "a.example.com", True),
+    ("?.example.com", "ab.example.com", False),
+    ("*.Example.com", "a.example.com", False),         # case-sensitive
+    ("a.example.com", "a-example.com", False),         # "." is literal, not a regex dot
+    ("*\\*", "\\052.example.com", True),
+    ("*\\*", "a.example.com", False),
+])
+def test_iam_string_like(pattern, value, matches):
+    assert string_like(pattern, value) is matches
+
+
+def test_conditions_the_evaluator_does_not_know_can_only_make_the_audit_stricter():
+    deployment = PROD["update_task_dns"]
+    policy = copy.deepcopy(committed_policy(deployment))
+    prefix = deployment.task_dns.domain_prefix
+    zone = statement(policy, "WriteTaskRecords")["Resource"]
+    # A deny that holds only from some address: it may well not hold for the function.
+    statement(policy, "NeverWriteEscapedNames")["Condition"]["IpAddress"] = {"aws:SourceIp": "192.0.2.0/24"}
+    assert may_change_records(policy, zone, [f"\\052.{prefix}"], "A")
+    # An allow that holds only from some address: it may well hold for the function.
+    policy = copy.deepcopy(committed_policy(deployment))
+    statement(policy, "WriteTaskRecords")["Condition"]["IpAddress"] = {"aws:SourceIp": "192.0.2.0/24"}
+    assert may_change_records(policy, zone, [f"{TASK_ID}.{prefix}"], "A")
+
+
+def without(sid: str):
+    return lambda policy: policy["Statement"].remove(statement(policy, sid))
+
+
+def deny_for_all_names(sid: str):
+    # A deny that holds only when every name of the batch matches: one task name beside lets
+    # the forbidden name through.
+    return lambda policy: rename(statement(policy, sid)["Condition"], "ForAnyValue:StringLike",
+                                 "ForAllValues:StringLike")
+
+
+def allow_names(pattern: str):
+    return lambda policy: statement(policy, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"].update(
+        {RECORD_NAMES_KEY: [pattern]})
+
+
+def challenge_names_by_pattern(pattern: str):
+    def change(policy):
+        condition = statement(policy, "WriteChallengeRecords")["Condition"]
+        condition["ForAllValues:StringEquals"].pop(RECORD_NAMES_KEY)
+        condition["ForAllValues:StringLike"] = {RECORD_NAMES_KEY: [pattern]}
+    return change
+
+
+PREFIX = PROD["update_task_dns"].task_dns.domain_prefix
+WRITABLE = {
+    # Deny statements taken away or weakened: the allow alone matches these names.
+    "no deny of ACME challenges": ("update_task_dns", without("NeverWriteUnderscoreNames"),
+                                   f"A records of the ACME challenge (_acme-challenge.{PREFIX}) are allowed"),
+    "no deny of the wildcard record": ("update_task_dns", without("NeverWriteEscapedNames"),
+                                       f"A records of the wildcard record (\\052.{PREFIX}) are allowed"),
+    "no deny of nested names": ("reconcile_task_dns", without("NeverWriteNestedNames"),
+                                f"A records of a name two labels deep (x.{TASK_ID}.{PREFIX}) are allowed"),
+    "wildcard deny for whole batches only": (
+        "update_task_dns", deny_for_all_names("NeverWriteEscapedNames"),
+        f"A records of the wildcard record beside an allowed name ({TASK_ID}.{PREFIX}, \\052.{PREFIX}) are allowed"),
+    "deny of nested names on another zone": (
+        "reconcile_task_dns", lambda p: statement(p, "NeverWriteNestedNames").update(
+            Resource="arn:aws:route53:::hostedzone/ZOTHER"),
+        f"A records of a name two labels deep (x.{TASK_ID}.{PREFIX}) are allowed"),
+    "deny of the wildcard record for another action": (
+        "update_task_dns", lambda p: statement(p, "NeverWriteEscapedNames").update(
+            Action="route53:ChangeTagsForResource"),
+        f"A records of the wildcard record (\\052.{PREFIX}) are allowed"),
+    "names in a sibling domain": ("update_task_dns", allow_names(f"*{PREFIX}"),
+                                  f"A records of a name in a domain ending like it ({TASK_ID}.x{PREFIX}) are allowed"),
+    # The renewal function: challenge names only, whatever the form of the allow.
+    "renewal writes names by pattern": ("renew_certificates", challenge_names_by_pattern(f"*{PREFIX}"),
+                                        f"TXT records of a task name of {PREFIX} ({TASK_ID}.{PREFIX}) are allowed"),
+    # And the other way: the names the function writes must stay writable.
+    "task names refused": ("update_task_dns", allow_names(f"?.{PREFIX}"),
+                           f"A records of a name the function writes ({TASK_ID}.{PREFIX}) are refused"),
+    "task names denied": ("update_task_dns", lambda p: statement(p, "NeverWriteNestedNames")["Condition"][
+                              "ForAnyValue:StringLike"].update({RECORD_NAMES_KEY: [f"*.{PREFIX}"]}),
+                          f"A records of a name the function writes ({TASK_ID}.{PREFIX}) are refused"),
+}
+
+
+@pytest.mark.parametrize("function, change, problem", WRITABLE.values(), ids=WRITABLE.keys())
+def test_audit_proves_which_names_the_policy_lets_the_function_write(function, change, problem):
+    deployment = PROD[function]
+    policy = copy.deepcopy(committed_policy(deployment))
+    change(policy)
+
+    assert f"{deployment.policy_file}: {problem}" in audit(deployment, policy)
 
 
 def test_renewal_policy_covers_every_configured_certificate_and_nothing_else():
@@ -182,6 +298,21 @@ OVER_BROAD = {
                                              lambda p: add(p, Action="ssm:GetParameter",
                                                            Resource="arn:aws:ssm:eu-west-2:111122223333:parameter/x")),
     "NotAction": ("update_task_dns", "Extra", lambda p: add(p, NotAction="iam:*", Resource="*")),
+    "waiting for Route53 changes in a DNS function": (
+        "update_task_dns", "Extra", lambda p: add(p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")),
+    "waiting for Route53 changes in reconcile": (
+        "reconcile_task_dns", "Extra",
+        lambda p: add(p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")),
+    "failed events sent to any queue": ("update_task_dns", "RecordFailedTaskEvents",
+                                        lambda p: statement(p, "RecordFailedTaskEvents").update(Resource="*")),
+    "failed events sent to another function's queue": (
+        "update_task_dns", "RecordFailedTaskEvents",
+        lambda p: statement(p, "RecordFailedTaskEvents").update(Resource=statement(p, "RecordFailedTaskEvents")[
+            "Resource"].replace("update_task_dns", "reconcile_task_dns"))),
+    "reconcile sending to the failed-events queue": (
+        "reconcile_task_dns", "Extra", lambda p: add(
+            p, Action="sqs:SendMessage",
+            Resource="arn:aws:sqs:eu-west-2:111122223333:task-subdomains-prod-update_task_dns-failed")),
     "logs anywhere": ("update_task_dns", "WriteOwnLogs",
                       lambda p: statement(p, "WriteOwnLogs").update(Resource="arn:aws:logs:eu-west-2:111122223333:*")),
     "another function's log group": (

@@ -1,22 +1,95 @@
 """infra/: the supporting CloudFormation template alone, and merged into `chalice package`."""
 
 import json
+import re
+from typing import Any
 
 import pytest
 from chalice.utils import to_cfn_resource_name
 
 from chalicelib import telemetry
-from infra.deployments import CHALICE_DIR, function_deployments, load_config, stage_names
-from infra.merge_templates import BASE_TEMPLATE, INFRA_DIR, load_base_template, merge_template_files
+from infra.deployments import (
+    CHALICE_DIR,
+    FUNCTIONS,
+    RENEWAL_FUNCTION,
+    TASK_EVENTS_FUNCTION,
+    function_deployments,
+    load_config,
+    stage_names,
+)
+from infra.merge_templates import (
+    BASE_TEMPLATE,
+    FUNCTION_NAME_PARAMETERS,
+    INFRA_DIR,
+    load_base_template,
+    merge_template_files,
+)
+from infra.policy_audit import string_like
 from tests.chalice_project import copy_project, explain, package_cache, run_cfn_lint, run_chalice
 
 CONFIG = load_config()
 TEMPLATE = load_base_template()
 RESOURCES = TEMPLATE["Resources"]
+ACCOUNT = "111122223333"
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": "eu-west-2"}
 
 
 def resources_of_type(template: dict, resource_type: str) -> dict:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+    return {name: r for name, r in template["Resources"].items() if r.get("Type") == resource_type}
+
+
+def merge_template(stage: str) -> dict:
+    return json.loads((INFRA_DIR / f"chalice-merge-{stage}.json").read_text())
+
+
+def resolve(node: Any, template: dict, overrides: dict[str, str] | None = None) -> Any:
+    """The value CloudFormation would give an expression of the template, with the parameters'
+    defaults (or overrides). An attribute of a resource stays symbolic: "<Resource.Attribute>"."""
+    declared = template.get("Parameters", {})
+    values = {**{name: p.get("Default") for name, p in declared.items()}, **(overrides or {})}
+    values = {name: value.split(",") if declared[name]["Type"] == "CommaDelimitedList" else value
+              for name, value in values.items()}
+
+    def ref(name: str) -> Any:
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        return values[name] if name in values else f"<{name}>"
+
+    def sub(text: str, variables: dict) -> str:
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if name in variables:
+                return evaluate(variables[name])
+            return ref(name) if "." not in name else f"<{name}>"
+        return re.sub(r"\$\{([^}]+)\}", value, text)
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, list):
+            return [evaluate(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (function, argument), = node.items()
+            if function == "Ref":
+                return ref(argument)
+            if function == "Fn::GetAtt":
+                return f"<{'.'.join(argument)}>"
+            if function == "Fn::Sub":
+                return sub(argument, {}) if isinstance(argument, str) else sub(argument[0], argument[1])
+            if function == "Fn::Join":
+                return argument[0].join(evaluate(argument[1]))
+            if function == "Fn::Split":
+                return evaluate(argument[1]).split(argument[0])
+            if function == "Fn::Equals":
+                return evaluate(argument[0]) == evaluate(argument[1])
+            if function == "Fn::Not":
+                return not evaluate(argument[0])
+            if function == "Fn::If":
+                holds = evaluate(template["Conditions"][argument[0]])
+                return evaluate(argument[1] if holds else argument[2])
+        return {key: evaluate(value) for key, value in node.items()}
+
+    return evaluate(node)
 
 
 def test_standalone_template_passes_cfn_lint():
@@ -36,10 +109,42 @@ def test_certificate_bucket_is_private_encrypted_versioned_and_tls_only():
 
     (policy,) = resources_of_type(TEMPLATE, "AWS::S3::BucketPolicy").values()
     assert policy["Properties"]["Bucket"] == {"Ref": "CertificateBucket"}
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny = bucket_policy_statement(TEMPLATE, "DenyUnencryptedTransport")
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Resource"] == [{"Fn::GetAtt": ["CertificateBucket", "Arn"]}, {"Fn::Sub": "${CertificateBucket.Arn}/*"}]
+
+
+def bucket_policy_statement(template: dict, sid: str) -> dict:
+    statements = template["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return next(s for s in statements if s["Sid"] == sid)
+
+
+def private_key_readers(template: dict, readers: str = "") -> set[str]:
+    """The principals the private-key deny leaves out, with CertificateReaderRoleArns=readers."""
+    deny = bucket_policy_statement(template, "OnlyRenewalAndTaskRolesReadPrivateKeys")
+    (condition,) = deny["Condition"].items()
+    assert condition[0] == "ArnNotEquals" and list(condition[1]) == ["aws:PrincipalArn"]
+    return set(resolve(condition[1]["aws:PrincipalArn"], template, {"CertificateReaderRoleArns": readers}))
+
+
+def test_only_the_renewal_role_and_the_listed_task_roles_may_read_private_keys():
+    deny = resolve(bucket_policy_statement(TEMPLATE, "OnlyRenewalAndTaskRolesReadPrivateKeys"), TEMPLATE)
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", "*")
+    assert set(deny["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+
+    bucket = "<CertificateBucket.Arn>"
+    denied = {key for key in ("key.pem", "bundle.pem", "cert.pem", "metadata.json")
+              for prefix in ("", "eu-west-2.browser.example.com/", "a/b/")
+              if any(string_like(pattern, f"{bucket}/{prefix}{key}") for pattern in deny["Resource"])}
+    assert denied == {"key.pem", "bundle.pem"}, "the private key, alone or in the bundle, under any prefix"
+
+    # chalice deploy names the renewal function's role like the function (tests/test_deploy.py).
+    renewal_role = f"arn:aws:iam::{ACCOUNT}:role/task-subdomains-dev-renew_certificates"
+    task_roles = [f"arn:aws:iam::{ACCOUNT}:role/sessions-task", f"arn:aws:iam::{ACCOUNT}:role/ops/tls-proxy"]
+    assert private_key_readers(TEMPLATE) == {renewal_role}
+    assert private_key_readers(TEMPLATE, ",".join(task_roles)) == {renewal_role, *task_roles}
+    assert TEMPLATE["Parameters"]["CertificateReaderRoleArns"]["Type"] == "CommaDelimitedList"
 
 
 def test_notifications_go_by_email():
@@ -48,19 +153,28 @@ def test_notifications_go_by_email():
         "TopicArn": {"Ref": "NotificationTopic"}, "Protocol": "email", "Endpoint": {"Ref": "NotificationEmail"}}
 
 
-def test_renewal_errors_alarm_watches_the_renewal_function():
-    alarm = RESOURCES["RenewalErrorsAlarm"]["Properties"]
+ERRORS_ALARMS = {"update_task_dns": "UpdateTaskDnsErrorsAlarm", "reconcile_task_dns": "ReconcileTaskDnsErrorsAlarm",
+                 "renew_certificates": "RenewalErrorsAlarm"}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_errors_alarm_watches_each_function(function):
+    alarm = RESOURCES[ERRORS_ALARMS[function]]["Properties"]
+    parameter = FUNCTION_NAME_PARAMETERS[function]
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
-    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RenewalFunctionName"}}]
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": parameter}}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
-    assert TEMPLATE["Parameters"]["RenewalFunctionName"]["Default"] == "task-subdomains-dev-renew_certificates"
+    assert TEMPLATE["Parameters"][parameter]["Default"] == f"task-subdomains-dev-{function}"
     assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
 
 
 def test_expiry_alarm_reads_the_metric_the_renewal_function_emits():
     alarm = RESOURCES["CertificateExpiryAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (telemetry.NAMESPACE, telemetry.DAYS_REMAINING)
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": telemetry.SERVICE}]
+    # Exactly the dimensions the function emits with (an alarm matches the whole set), the
+    # function's name among them: a stage's alarm reads its own renewal function only.
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": telemetry.SERVICE},
+                                   {"Name": "FunctionName", "Value": {"Ref": "RenewalFunctionName"}}]
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", 14)
     # The function reports every 12 hours: a period shorter than that would read as missing data.
     assert alarm["Period"] * alarm["EvaluationPeriods"] >= 12 * 3600
@@ -68,9 +182,75 @@ def test_expiry_alarm_reads_the_metric_the_renewal_function_emits():
     assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
 
 
-def test_outputs_name_the_bucket_and_the_topic():
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_expiry_alarm_of_each_stage_reads_the_datapoints_its_renewal_function_emits(stage, monkeypatch, capsys):
+    renewal = next(d for d in function_deployments(CONFIG, stage) if d.function == RENEWAL_FUNCTION)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", renewal.lambda_name)  # as Lambda sets it
+    metrics = telemetry.CertificateMetrics()
+    metrics.days_remaining(42)
+    metrics.flush()
+    (emitted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    (dimension_set,) = emitted["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+
+    merge = merge_template(stage)
+    alarm = resolve(merge["Resources"]["CertificateExpiryAlarm"]["Properties"], merge)
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {name: emitted[name] for name in dimension_set}
+
+
+def test_outputs_name_the_bucket_the_topic_and_the_failed_events_queue():
     assert {name: output["Value"] for name, output in TEMPLATE["Outputs"].items()} == {
-        "CertificateBucketName": {"Ref": "CertificateBucket"}, "NotificationTopicArn": {"Ref": "NotificationTopic"}}
+        "CertificateBucketName": {"Ref": "CertificateBucket"}, "NotificationTopicArn": {"Ref": "NotificationTopic"},
+        "FailedTaskEventsQueueUrl": {"Ref": "UpdateTaskDnsFailedEvents"}}
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_each_function_log_group_is_created_with_a_retention(stage):
+    merge = merge_template(stage)
+    groups = {resolve(group["Properties"], merge)["LogGroupName"]: group["Properties"]
+              for group in resources_of_type(merge, "AWS::Logs::LogGroup").values()}
+    # The very groups the policies let each function write to.
+    assert set(groups) == {deployment.log_group for deployment in function_deployments(CONFIG, stage)}
+    assert all(group["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups.values())
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_task_events_that_exhaust_retries_go_to_a_queue_that_alarms(stage):
+    deployment = next(d for d in function_deployments(CONFIG, stage) if d.function == TASK_EVENTS_FUNCTION)
+    merge = merge_template(stage)
+    (queue_name, queue), = resources_of_type(merge, "AWS::SQS::Queue").items()
+    queue = resolve(queue["Properties"], merge)
+    assert queue["QueueName"] == deployment.failed_events_queue
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+    (invoke_config,) = resources_of_type(merge, "AWS::Lambda::EventInvokeConfig").values()
+    assert resolve(invoke_config["Properties"], merge) == {
+        "FunctionName": deployment.lambda_name, "Qualifier": "$LATEST", "MaximumRetryAttempts": 2,
+        "DestinationConfig": {"OnFailure": {"Destination": f"<{queue_name}.Arn>"}}}
+
+    (alarm,) = [a["Properties"] for a in resources_of_type(merge, "AWS::CloudWatch::Alarm").values()
+                if a["Properties"]["Namespace"] == "AWS/SQS"]
+    assert (alarm["MetricName"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible", "GreaterThanOrEqualToThreshold", 1)
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_name, "QueueName"]}}]
+    assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+
+    # Lambda sends to the queue with the function's own role: its policy names this queue.
+    policy = json.loads((CHALICE_DIR / deployment.policy_file).read_text())
+    (send,) = [s for s in policy["Statement"] if s["Action"] == "sqs:SendMessage"]
+    region, account = CONFIG["stages"][stage]["environment_variables"]["CLUSTER_ARN"].split(":")[3:5]
+    assert send["Resource"] == f"arn:aws:sqs:{region}:{account}:{queue['QueueName']}"
+
+
+def test_failed_event_destination_waits_for_the_function_when_deployed_alone():
+    # Lambda refuses the configuration of a function that does not exist yet; the standalone
+    # stack comes before `chalice deploy` (it creates the log groups), so a second pass sets it.
+    (invoke_config,) = resources_of_type(TEMPLATE, "AWS::Lambda::EventInvokeConfig").values()
+    assert invoke_config["Condition"] == "ConfigureFailedEventDestination"
+    assert resolve(TEMPLATE["Conditions"]["ConfigureFailedEventDestination"], TEMPLATE) is False
+    assert resolve(TEMPLATE["Conditions"]["ConfigureFailedEventDestination"], TEMPLATE,
+                   {"FunctionsDeployed": "true"}) is True
 
 
 @pytest.mark.parametrize("name, content", merge_template_files(CONFIG, TEMPLATE).items())
@@ -80,14 +260,34 @@ def test_committed_merge_template_is_what_the_configuration_generates(name, cont
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
 def test_merge_template_names_the_functions_as_chalice_deploy_does(stage):
-    merge = json.loads((INFRA_DIR / f"chalice-merge-{stage}.json").read_text())
+    merge = merge_template(stage)
     for deployment in function_deployments(CONFIG, stage):
         pinned = merge["Resources"][to_cfn_resource_name(deployment.function)]
-        assert pinned == {"Properties": {"FunctionName": deployment.lambda_name}}
-    assert merge["Parameters"]["RenewalFunctionName"]["Default"] == f"task-subdomains-{stage}-renew_certificates"
+        (log_group,) = pinned["DependsOn"]
+        assert pinned == {"Properties": {"FunctionName": deployment.lambda_name}, "DependsOn": [log_group]}
+        # Created before the function, so that Lambda never creates it first (without retention).
+        assert resolve(merge["Resources"][log_group]["Properties"]["LogGroupName"], merge) == deployment.log_group
+        parameter = FUNCTION_NAME_PARAMETERS[deployment.function]
+        assert merge["Parameters"][parameter]["Default"] == f"task-subdomains-{stage}-{deployment.function}"
     certificates = json.loads(CONFIG["stages"][stage]["environment_variables"]["CERTIFICATES"])
     assert merge["Parameters"]["CertificateBucketName"]["Default"] == certificates[0]["certStorageBucketName"]
     assert merge["Parameters"]["NotificationTopicName"]["Default"] == certificates[0]["failureSnsTopicArn"].rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_merge_template_configures_the_failed_event_destination_after_the_function(stage):
+    merge = merge_template(stage)
+    (name, invoke_config), = resources_of_type(merge, "AWS::Lambda::EventInvokeConfig").items()
+    # It names the function by name, not by Ref: CloudFormation needs to be told the order.
+    assert invoke_config["DependsOn"] == [to_cfn_resource_name(TASK_EVENTS_FUNCTION)]
+    assert resolve(merge["Conditions"][invoke_config["Condition"]], merge) is True
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_merge_template_lets_the_packaged_renewal_role_read_private_keys(stage):
+    # chalice package names no role: the merged stack's role is <stack>-RenewCertificatesRole-<random>.
+    readers = private_key_readers(merge_template(stage), f"arn:aws:iam::{ACCOUNT}:role/sessions-task")
+    assert readers == {"<RenewCertificatesRole.Arn>", f"arn:aws:iam::{ACCOUNT}:role/sessions-task"}
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +320,7 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
     assert len(roles) == len(functions) == 3
     assert set(RESOURCES) <= set(template["Resources"])
     assert template["Parameters"]["RenewalFunctionName"]["Default"] == "task-subdomains-prod-renew_certificates"
+
+    # The role the private-key deny leaves out is the renewal function's.
+    renewal_role = functions[to_cfn_resource_name(RENEWAL_FUNCTION)]["Properties"]["Role"]["Fn::GetAtt"]
+    assert private_key_readers(template) == {f"<{'.'.join(renewal_role)}>"}
