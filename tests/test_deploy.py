@@ -72,6 +72,13 @@ def test_task_event_bursts_are_bounded_by_reserved_concurrency(lambda_):
     assert concurrency["ReservedConcurrentExecutions"] == 5
 
 
+def test_renewals_never_overlap(lambda_):
+    # A forced invoke during the scheduled run would otherwise interleave its TXT changes, its
+    # S3 writes and its notices with the other run's; with one slot Lambda throttles it instead.
+    concurrency = lambda_.get_function_concurrency(FunctionName=DEPLOYMENTS["renew_certificates"].lambda_name)
+    assert concurrency["ReservedConcurrentExecutions"] == 1
+
+
 def test_renewal_function_has_time_for_dns_propagation(lambda_):
     configuration = lambda_.get_function(FunctionName=DEPLOYMENTS["renew_certificates"].lambda_name)["Configuration"]
     assert configuration["Timeout"] >= 300
@@ -83,6 +90,9 @@ def test_each_function_runs_as_its_own_role_with_its_own_policy(lambda_, iam, fu
     role_arn = lambda_.get_function(FunctionName=deployment.lambda_name)["Configuration"]["Role"]
     role_name = role_arn.rsplit("/", 1)[1]
 
+    # As infra/supporting-resources.yaml names the renewal role in the bucket policy's
+    # private-key deny: arn:<partition>:iam::<account>:role/<function name>, no path.
+    assert role_arn == f"arn:aws:iam::{role_arn.split(':')[4]}:role/{deployment.lambda_name}"
     assert role_name == deployment.lambda_name
     trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
