@@ -10,6 +10,7 @@ demo: $(STAMP) pebble
 	$(BIN)/python -m embedded_stack.demo
 
 test: $(STAMP) pebble
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) pebble

@@ -1,7 +1,9 @@
 """task-subdomains: each ECS Fargate task on its own HTTPS subdomain, no load balancer.
 
-Handlers only; the work lives in chalicelib. Function names are part of the contract
-(shared/DESIGN.md). Nothing here imports the ACME stack: the DNS function's cold start stays small.
+Handlers only: task records live in chalicelib/task_records, certificates in
+chalicelib/certificates, and what both use in chalicelib/shared. Function names are part of the
+contract (docs/contract.md). Nothing here imports the certificate side at module level, so the
+DNS functions' cold start never loads the ACME stack.
 """
 
 import functools
@@ -9,15 +11,15 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.aws_clients import client
-from chalicelib.chalice_events import tolerate_malformed_events
-from chalicelib.ec2_interfaces import NetworkInterfaces
-from chalicelib.ecs_tasks import EcsTasks
-from chalicelib.reconcile import Reconciler, is_dry_run
-from chalicelib.route53_zone import Route53Zone
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_dns import TaskDns
-from chalicelib.task_events import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from chalicelib.shared.aws_clients import client
+from chalicelib.shared.chalice_events import tolerate_malformed_events
+from chalicelib.shared.route53 import Route53Zone
+from chalicelib.task_records.ecs import EcsTasks
+from chalicelib.task_records.event_handler import TaskDns
+from chalicelib.task_records.events import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.reconcile import Reconciler, is_dry_run
+from chalicelib.task_records.settings import TaskDnsSettings
 
 app = Chalice(app_name="task-subdomains")
 
@@ -71,7 +73,7 @@ tolerate_malformed_events(reconcile_task_dns)
 @app.schedule(Rate(12, unit=Rate.HOURS), name="renew_certificates")
 def renew_certificates(event):
     # Imported here: the ACME stack (acme, josepy) stays off the DNS functions' cold start.
-    from chalicelib.certificate_renewal import renew_certificates as renew
+    from chalicelib.certificates.renewal import renew_certificates as renew
 
     return renew(event.to_dict(), context=event.context)
 

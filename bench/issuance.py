@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before the app's logger is built
 
-import boto3  # noqa: E402
+import boto3
 
-from chalicelib.certificate_renewal import Clocks, renew_certificates  # noqa: E402
-from embedded_stack.aws import REGION  # noqa: E402
-from embedded_stack.stack import running_local_stack  # noqa: E402
+from chalicelib.certificates.renewal import Clocks, renew_certificates
+from embedded_stack.aws import REGION
+from embedded_stack.stack import running_local_stack
 
 PREFIX = "bench.browser.example.com"
 

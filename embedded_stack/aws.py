@@ -64,7 +64,7 @@ def _quiet_request_log() -> None:
 
 def _patch_moto_quirks() -> None:
     # moto 5.2: ecs.run_task with awsvpc reads NetworkInterface.private_dns_name, which only
-    # some code paths set (shared/DESIGN.md, "moto notes").
+    # some code paths set (a known moto quirk; docs/internals.md, "Emulator").
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None
     _make_route53_batches_checked_and_atomic()

@@ -103,8 +103,8 @@ def run(stack: LocalStack) -> None:
     with https_server(address, bundle) as port:
         (resolved,) = stack.dns.resolve(hostname, "A")
         client_context = ssl.create_default_context(cadata=stack.pebble.root_pem())
-        with socket.create_connection((resolved, port), timeout=10) as raw:
-            with client_context.wrap_socket(raw, server_hostname=hostname) as tls:
+        with socket.create_connection((resolved, port), timeout=10) as raw, \
+                client_context.wrap_socket(raw, server_hostname=hostname) as tls:
                 tls.sendall(f"GET / HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
                 reply = tls.recv(4096).decode(errors="replace")
                 peer = tls.getpeercert()

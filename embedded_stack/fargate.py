@@ -60,6 +60,18 @@ class FargateCluster:
             self.ec2.assign_ipv6_addresses(NetworkInterfaceId=eni_id, Ipv6Addresses=ipv6)
         return task
 
+    def move_public_ip(self, task: dict[str, Any], public_ip: str) -> None:
+        """The task's ENI gets another public IPv4 address (an Elastic IP moved, say)."""
+        eni_id = self.eni_id(task)
+        (interface,) = self.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"]
+        self.ec2.disassociate_address(AssociationId=interface["Association"]["AssociationId"])
+        allocation = self.ec2.allocate_address(Domain="vpc", Address=public_ip)["AllocationId"]
+        self.ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni_id)
+
+    @staticmethod
+    def hostname(task: dict[str, Any]) -> str:
+        return f"{task['taskArn'].rsplit('/', 1)[1]}.{DOMAIN_PREFIX}"
+
     def stop_task(self, task: dict[str, Any]) -> None:
         self.ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="session ended")
 

@@ -65,7 +65,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _write_listener_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A CA and a leaf for 127.0.0.1/localhost signed by it; returns (ca, cert, key) paths."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=7)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -40,7 +40,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 @contextmanager
 def running_local_stack(pebble_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
-    with running_moto_server() as aws, environment(aws.environment()):
-        with running_dns_server(boto3.client("route53")) as dns, running_pebble(dns.port, pebble_env) as pebble:
-            with environment({"REQUESTS_CA_BUNDLE": str(pebble.listener_ca_path)}):
-                yield LocalStack(aws=aws, dns=dns, pebble=pebble)
+    with (running_moto_server() as aws, environment(aws.environment()),
+          running_dns_server(boto3.client("route53")) as dns, running_pebble(dns.port, pebble_env) as pebble,
+          environment({"REQUESTS_CA_BUNDLE": str(pebble.listener_ca_path)})):
+        yield LocalStack(aws=aws, dns=dns, pebble=pebble)

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from chalice.config import Config
 
-from chalicelib.certificate_config import RenewalSettings
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_hostnames import cluster_arn_parts
+from chalicelib.certificates.settings import RenewalSettings
+from chalicelib.task_records.arns import cluster_arn_parts
+from chalicelib.task_records.settings import TaskDnsSettings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
 
-# Names are part of the contract (shared/DESIGN.md); tests check this against app.py.
+# Names are part of the contract (docs/contract.md); tests check this against app.py.
 TASK_EVENTS_FUNCTION = "update_task_dns"
 TASK_DNS_FUNCTIONS = (TASK_EVENTS_FUNCTION, "reconcile_task_dns")
 RENEWAL_FUNCTION = "renew_certificates"

@@ -271,7 +271,8 @@ def renewal_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
     settings, where = deployment.renewal, deployment.location
     certificates = settings.certificates
     zones = {f"arn:{where.partition}:route53:::hostedzone/{spec.zone_id}" for spec in certificates}
-    challenge_names = {f"_acme-challenge.{domain.removeprefix('*.')}" for spec in certificates for domain in spec.domains}
+    challenge_names = {f"_acme-challenge.{domain.removeprefix('*.')}"
+                       for spec in certificates for domain in spec.domains}
     parameters = where.arn("ssm", f"parameter/{settings.workspace}/LETSENCRYPT_")
     objects = tuple(f"arn:{where.partition}:s3:::{spec.bucket}/{spec.prefix}" for spec in certificates)
     buckets = {f"arn:{where.partition}:s3:::{spec.bucket}" for spec in certificates}

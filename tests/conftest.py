@@ -8,8 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from embedded_stack.aws import ACCOUNT_ID, REGION, running_moto_server  # noqa: E402
-from embedded_stack.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster  # noqa: E402
+from embedded_stack.aws import ACCOUNT_ID, REGION, running_moto_server
+from embedded_stack.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster
 
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{CLUSTER_NAME}"
 
@@ -26,24 +26,37 @@ def emulated_aws():
         yield aws
 
 
-@pytest.fixture
-def aws(emulated_aws):
-    """A clean emulated account, and app clients and settings built afresh for it."""
-    emulated_aws.reset()
+def clear_app_caches() -> None:
+    """The app builds its clients and settings on first use; a new account needs new ones."""
     import app
 
     app.task_dns.cache_clear()
     app.reconciler.cache_clear()
+
+
+def clean_account(emulated_aws) -> None:
+    emulated_aws.reset()
+    clear_app_caches()
+
+
+def cluster_in_account(monkeypatch) -> FargateCluster:
+    """A simulated Fargate cluster whose zone is the app's HOSTED_ZONE_ID."""
+    cluster = FargateCluster(CLUSTER_ARN)
+    monkeypatch.setenv("HOSTED_ZONE_ID", cluster.zone_id)
+    return cluster
+
+
+@pytest.fixture
+def aws(emulated_aws):
+    """A clean emulated account, and app clients and settings built afresh for it."""
+    clean_account(emulated_aws)
     yield emulated_aws
-    app.task_dns.cache_clear()
-    app.reconciler.cache_clear()
+    clear_app_caches()
 
 
 @pytest.fixture
 def cluster(aws, monkeypatch) -> FargateCluster:
-    cluster = FargateCluster(CLUSTER_ARN)
-    monkeypatch.setenv("HOSTED_ZONE_ID", cluster.zone_id)
-    return cluster
+    return cluster_in_account(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +77,7 @@ def app_module(aws):
 @pytest.fixture
 def logs():
     """The app's structured log lines, parsed, as CloudWatch would receive them."""
-    from chalicelib.logs import logger
+    from chalicelib.shared.logs import logger
 
     lines: list[dict] = []
 
@@ -81,7 +94,7 @@ def logs():
 @pytest.fixture
 def aws_calls(app_module):
     """(service, operation) of every AWS API call the app's clients make from now on."""
-    from chalicelib.aws_clients import client
+    from chalicelib.shared.aws_clients import client
 
     calls: list[tuple[str, str]] = []
 
@@ -137,7 +150,7 @@ def fast_clocks():
     """Real time (Pebble validates asynchronously) but polled every 20 ms instead of every second."""
     import time
 
-    from chalicelib.certificate_renewal import Clocks
+    from chalicelib.certificates.renewal import Clocks
 
     return Clocks(sleep=time.sleep, poll_interval_seconds=0.02, dns_interval_seconds=0.02)
 

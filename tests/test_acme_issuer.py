@@ -1,11 +1,11 @@
-"""ACME adapter pieces that need no server: account key formats and the polling schedule."""
+"""ACME adapter pieces that need no server: account key formats, and errors that never quote a key."""
 
 import josepy as jose
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from chalicelib.acme_issuer import AccountKeyError, IssuanceError, Poller, account_jwk, new_private_key_pem
+from chalicelib.certificates.issuer import AccountKeyError, IssuanceError, account_jwk, new_private_key_pem
 
 
 def pem(key) -> str:
@@ -29,14 +29,6 @@ def test_rsa_pem_and_jwk_json_of_older_deployments_are_accepted():
 def test_unsupported_curve_is_refused_with_a_clear_error():
     with pytest.raises(IssuanceError, match="RSA or EC P-256"):
         account_jwk(pem(ec.generate_private_key(ec.SECP384R1())))
-
-
-def test_polls_start_soon_and_settle_at_the_interval():
-    slept = []
-    poller = Poller(sleep=slept.append, clock=lambda: 0.0, interval_seconds=1.0)
-    for attempt in range(1, 6):
-        poller.wait(attempt)
-    assert slept == [0.25, 0.5, 1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("document", [

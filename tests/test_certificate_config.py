@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from chalicelib.certificate_config import LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING, RenewalSettings
-from chalicelib.settings import ConfigurationError
+from chalicelib.certificates.settings import LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING, RenewalSettings
+from chalicelib.shared.configuration import ConfigurationError
 
 ITEM = {
     "domains": ["*.EU-west-2.browser.example.com", "eu-west-2.browser.example.com."],

@@ -1,7 +1,7 @@
 """The stored objects must describe one certificate: every mismatch is found, and named without secrets."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chalicelib.certificate_consistency import storage_problems
-from chalicelib.certificate_store import certificate_facts, metadata_document
+from chalicelib.certificates.consistency import storage_problems
+from chalicelib.certificates.store import certificate_facts, metadata_document
 
-NOT_BEFORE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def issue(names=("t.example.com",), serial=1):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chalicelib.settings import ConfigurationError
+from chalicelib.shared.configuration import ConfigurationError
 
 
 def test_dns_function_names_a_missing_variable(cluster, app_module, monkeypatch):

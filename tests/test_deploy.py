@@ -62,7 +62,8 @@ def test_function_is_deployed_with_the_stage_settings(lambda_, function):
     assert configuration["MemorySize"] == stage["lambda_functions"][function]["lambda_memory_size"]
     assert configuration["Environment"]["Variables"] == stage["environment_variables"]
     # The dependencies (acme, powertools, ...) come in chalice's managed layer.
-    assert [layer["Arn"].split(":")[-2] for layer in configuration["Layers"]] == [f"task-subdomains-{STAGE}-managed-layer"]
+    layers = [layer["Arn"].split(":")[-2] for layer in configuration["Layers"]]
+    assert layers == [f"task-subdomains-{STAGE}-managed-layer"]
 
 
 def test_task_event_bursts_are_bounded_by_reserved_concurrency(lambda_):

@@ -4,15 +4,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.dns_challenges import (
-    ChangeWaiter,
-    PropagationTimeout,
+from chalicelib.certificates.challenges import (
     Route53Challenges,
+    plan_txt,
     txt_after_adding,
     txt_after_removing,
     txt_swap,
 )
-from chalicelib.task_records import RecordSet
+from chalicelib.shared.route53 import RecordSet, Route53Zone
+from chalicelib.shared.waiting import Waiter, WaitTimedOut
 
 
 def test_adding_keeps_foreign_values_and_dedupes_shared_ones():
@@ -34,6 +34,14 @@ def test_changed_values_are_swapped_naming_the_values_read():
         {"Action": "CREATE", "ResourceRecordSet": {"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
                                                    "ResourceRecords": [{"Value": '"abc"'}, {"Value": '"def"'}]}},
     ]
+
+
+def test_the_decision_reads_only_the_txt_set_among_what_is_at_the_name():
+    other = RecordSet.from_route53({"Name": f"{NAME}.", "Type": "CNAME", "TTL": 60,
+                                    "ResourceRecords": [{"Value": "x.example.com"}]})
+    plan = plan_txt(NAME, [other, CURRENT], lambda existing: txt_after_adding(existing, ["def"]))
+    assert plan.changes == tuple(txt_swap(NAME, CURRENT, ('"abc"', '"def"')))
+    assert plan_txt(NAME, [CURRENT], lambda existing: existing).changes == ()
 
 
 def test_empty_remainder_deletes_with_current_values_and_nothing_to_do_is_nothing():
@@ -70,9 +78,10 @@ def stubbed_route53(statuses):
 def test_publish_waits_for_insync_on_the_injected_clock():
     clock = FakeClock()
     client, stubber = stubbed_route53(["PENDING", "PENDING", "INSYNC"])
-    waiter = ChangeWaiter(sleep=clock.sleep, clock=lambda: clock.now, timeout_seconds=60, interval_seconds=5)
+    waiter = Waiter(sleep=clock.sleep, clock=lambda: clock.now)
 
-    Route53Challenges(client, "Z1", waiter).publish({"_acme-challenge.t.example.com": ["abc"]})
+    challenges = Route53Challenges(Route53Zone(client, "Z1"), waiter, interval_seconds=5)
+    challenges.publish({"_acme-challenge.t.example.com": ["abc"]})
 
     assert clock.sleeps == [5, 5]
     stubber.assert_no_pending_responses()
@@ -81,8 +90,9 @@ def test_publish_waits_for_insync_on_the_injected_clock():
 def test_wait_is_bounded_and_reports_the_last_status():
     clock = FakeClock()
     client, _ = stubbed_route53(["PENDING"] * 4)
-    waiter = ChangeWaiter(sleep=clock.sleep, clock=lambda: clock.now, timeout_seconds=10, interval_seconds=5)
+    waiter = Waiter(sleep=clock.sleep, clock=lambda: clock.now, stop_by=10)  # the Lambda's wrap-up time
 
-    with pytest.raises(PropagationTimeout, match=r"/change/C1 in zone Z1 still PENDING after 10s"):
-        Route53Challenges(client, "Z1", waiter).publish({"_acme-challenge.t.example.com": ["abc"]})
+    with pytest.raises(WaitTimedOut, match=r"^Route53 change /change/C1 in zone Z1 still PENDING after 10s"):
+        Route53Challenges(Route53Zone(client, "Z1"), waiter, interval_seconds=5).publish(
+            {"_acme-challenge.t.example.com": ["abc"]})
     assert clock.now == 10

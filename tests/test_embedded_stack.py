@@ -4,7 +4,6 @@ and Pebble validates DNS-01 through that server."""
 import ipaddress
 import json
 import ssl
-import time
 import urllib.request
 
 import boto3
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import RCODE
 
-from chalicelib.acme_issuer import Poller
+from chalicelib.shared.waiting import Waiter
 from embedded_stack.pebble import running_pebble
 
 ZONE = "example.com"
@@ -140,13 +139,13 @@ def test_pebble_serves_an_acme_directory_and_its_issuing_chain(local_pebble):
 
 
 def _settled(acme: client.ClientV2, authorization: messages.AuthorizationResource) -> messages.Authorization:
-    # Pebble validates asynchronously: poll with the app's poller (growing intervals, bounded).
-    poller = Poller(sleep=time.sleep, clock=time.monotonic, timeout_seconds=10, interval_seconds=0.05)
-    deadline, attempt = poller.deadline(), 0
-    while authorization.body.status == messages.STATUS_PENDING and poller.clock() < deadline:
-        attempt += 1
-        poller.wait(attempt)
+    # Pebble validates asynchronously: poll with the app's bounded wait (growing intervals).
+    def settled() -> tuple[bool, str]:
+        nonlocal authorization
         authorization, _ = acme.poll(authorization)
+        return authorization.body.status != messages.STATUS_PENDING, str(authorization.body.status)
+
+    Waiter().until("Pebble's validation", settled, timeout=10, interval=0.05, ramp_up=True)
     return authorization.body
 
 

@@ -13,12 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import chalicelib.certificate_renewal as certificate_renewal
-from chalicelib.aws_clients import client
-from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
-from chalicelib.settings import ConfigurationError
+from chalicelib.certificates.issuer import new_private_key_pem
+from chalicelib.certificates.renewal import CertificateRenewal, RenewalAdapters, RenewalFailed, renew_certificates
+from chalicelib.certificates.settings import RenewalSettings
+from chalicelib.shared.aws_clients import client
+from chalicelib.shared.configuration import ConfigurationError
 from tests.certificates import key_matches
 from tests.fault_injection import failing
+from tests.helpers import hooked
 
 PREFIX = "eu-west-2.browser.example.com"
 LABEL = f"*.{PREFIX}, {PREFIX}"
@@ -37,12 +39,8 @@ def deny_put_of(key_suffix):
 
 def test_storage_failing_after_issuance_is_raised_notified_and_issued_again(target, fast_clocks):
     hook = deny_put_of("/metadata.json")  # cert.pem and key.pem are already written by then
-    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
-    try:
-        with pytest.raises(RenewalFailed):
-            renew_certificates({}, fast_clocks)
-    finally:
-        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
+    with hooked(client("s3"), "before-send.s3.PutObject", hook), pytest.raises(RenewalFailed):
+        renew_certificates({}, fast_clocks)
     (notice,) = target.notices(target.failure_queue)
     assert "AccessDenied" in notice["Message"]
     half_stored_serial = target.read("cert.pem")
@@ -57,12 +55,8 @@ def test_storage_failing_after_issuance_is_raised_notified_and_issued_again(targ
 def test_forced_renewal_failing_after_key_pem_is_repaired_by_the_next_scheduled_run(target, fast_clocks):
     renew_certificates({}, fast_clocks)
     hook = deny_put_of("/cert.pem")  # key.pem of the new certificate is written by then
-    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
-    try:
-        with pytest.raises(RenewalFailed):
-            renew_certificates({"force": True}, fast_clocks)
-    finally:
-        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
+    with hooked(client("s3"), "before-send.s3.PutObject", hook), pytest.raises(RenewalFailed):
+        renew_certificates({"force": True}, fast_clocks)
     assert not key_matches(target.read("key.pem"), target.read("cert.pem"))  # the broken pair tasks would load
 
     result = renew_certificates({}, fast_clocks)  # scheduled, not forced: not due by the dates
@@ -102,11 +96,8 @@ def overlapping_run_writing_key_pem(target, key_pem, times):
 def test_a_run_whose_key_pem_is_overwritten_while_it_stores_writes_its_pair_again(target, fast_clocks):
     renew_certificates({}, fast_clocks)
     hook = overlapping_run_writing_key_pem(target, target.read("key.pem"), times=1)
-    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
-    try:
+    with hooked(client("s3"), "before-send.s3.PutObject", hook):
         result = renew_certificates({"force": True}, fast_clocks)
-    finally:
-        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
 
     assert hook.fired == 1 and result[LABEL]["outcome"] == "issued"
     assert key_matches(target.read("key.pem"), target.read("cert.pem"))
@@ -116,12 +107,8 @@ def test_a_run_whose_key_pem_is_overwritten_while_it_stores_writes_its_pair_agai
 def test_a_run_that_cannot_store_a_matching_pair_does_not_report_stored(target, fast_clocks):
     renew_certificates({}, fast_clocks)
     hook = overlapping_run_writing_key_pem(target, target.read("key.pem"), times=10)
-    client("s3").meta.events.register_first("before-send.s3.PutObject", hook)
-    try:
-        with pytest.raises(RenewalFailed):
-            renew_certificates({"force": True}, fast_clocks)
-    finally:
-        client("s3").meta.events.unregister("before-send.s3.PutObject", hook)
+    with hooked(client("s3"), "before-send.s3.PutObject", hook), pytest.raises(RenewalFailed):
+        renew_certificates({"force": True}, fast_clocks)
 
     (notice,) = target.notices(target.failure_queue)
     assert "StorageInconsistent" in notice["Message"] and "key.pem does not belong" in notice["Message"]
@@ -145,21 +132,23 @@ def test_challenge_values_left_by_a_crashed_run_do_not_break_the_next(target, fa
     assert target.txt_values(name) == sorted(leftovers)
 
 
-def test_two_concurrent_first_renewals_share_one_account(target, fast_clocks, monkeypatch):
+def test_two_concurrent_first_renewals_share_one_account(target, fast_clocks):
     both_have_a_key = threading.Barrier(2)
-    generate = certificate_renewal.new_private_key_pem
+    generate = new_private_key_pem
 
     def generate_in_step():
         key = generate()
         both_have_a_key.wait(timeout=20)  # both found no key, both made one, neither has written
         return key
 
-    monkeypatch.setattr(certificate_renewal, "new_private_key_pem", generate_in_step)
     outcomes, errors = [], []
 
     def first_run():
+        settings = RenewalSettings.from_environment()
+        renewal = CertificateRenewal(settings, RenewalAdapters.from_clients(settings), fast_clocks,
+                                     new_account_key=generate_in_step)
         try:
-            outcomes.append(renew_certificates({}, fast_clocks)[LABEL]["outcome"])
+            outcomes.append(renewal.run(force=False)[LABEL]["outcome"])
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 

@@ -270,11 +270,13 @@ OVER_BROAD = {
     "record writes on another zone": ("reconcile_task_dns", "WriteTaskRecords",
                                       lambda p: statement(p, "WriteTaskRecords").update(
                                           Resource="arn:aws:route53:::hostedzone/ZOTHER")),
-    "record names not limited": ("update_task_dns", "WriteTaskRecords",
-                                 lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringLike")),
+    "record names not limited": (
+        "update_task_dns", "WriteTaskRecords",
+        lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringLike")),
     "record names limited for one record of the batch only": (
         "update_task_dns", "WriteTaskRecords",
-        lambda p: rename(statement(p, "WriteTaskRecords")["Condition"], "ForAllValues:StringLike", "ForAnyValue:StringLike")),
+        lambda p: rename(statement(p, "WriteTaskRecords")["Condition"],
+                         "ForAllValues:StringLike", "ForAnyValue:StringLike")),
     "record names anywhere": ("update_task_dns", "WriteTaskRecords",
                               lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"].update(
                                   {RECORD_NAMES_KEY: ["*"]})),
@@ -282,8 +284,9 @@ OVER_BROAD = {
         "reconcile_task_dns", "WriteTaskRecords",
         lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringLike"].update(
             {RECORD_NAMES_KEY: ["*.browser.example.com"]})),
-    "record types not limited": ("update_task_dns", "WriteTaskRecords",
-                                 lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringEquals")),
+    "record types not limited": (
+        "update_task_dns", "WriteTaskRecords",
+        lambda p: statement(p, "WriteTaskRecords")["Condition"].pop("ForAllValues:StringEquals")),
     "NS records": ("update_task_dns", "WriteTaskRecords",
                    lambda p: statement(p, "WriteTaskRecords")["Condition"]["ForAllValues:StringEquals"][
                        "route53:ChangeResourceRecordSetsRecordTypes"].append("NS")),
@@ -299,7 +302,8 @@ OVER_BROAD = {
                                                            Resource="arn:aws:ssm:eu-west-2:111122223333:parameter/x")),
     "NotAction": ("update_task_dns", "Extra", lambda p: add(p, NotAction="iam:*", Resource="*")),
     "waiting for Route53 changes in a DNS function": (
-        "update_task_dns", "Extra", lambda p: add(p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")),
+        "update_task_dns", "Extra",
+        lambda p: add(p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")),
     "waiting for Route53 changes in reconcile": (
         "reconcile_task_dns", "Extra",
         lambda p: add(p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")),

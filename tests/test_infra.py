@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib import telemetry
+from chalicelib.certificates import metrics as telemetry
 from infra.deployments import (
     CHALICE_DIR,
     FUNCTIONS,
@@ -53,7 +53,7 @@ def resolve(node: Any, template: dict, overrides: dict[str, str] | None = None) 
     def ref(name: str) -> Any:
         if name in PSEUDO_PARAMETERS:
             return PSEUDO_PARAMETERS[name]
-        return values[name] if name in values else f"<{name}>"
+        return values.get(name, f"<{name}>")
 
     def sub(text: str, variables: dict) -> str:
         def value(match: re.Match) -> str:
@@ -271,7 +271,8 @@ def test_merge_template_names_the_functions_as_chalice_deploy_does(stage):
         assert merge["Parameters"][parameter]["Default"] == f"task-subdomains-{stage}-{deployment.function}"
     certificates = json.loads(CONFIG["stages"][stage]["environment_variables"]["CERTIFICATES"])
     assert merge["Parameters"]["CertificateBucketName"]["Default"] == certificates[0]["certStorageBucketName"]
-    assert merge["Parameters"]["NotificationTopicName"]["Default"] == certificates[0]["failureSnsTopicArn"].rsplit(":", 1)[1]
+    topic_name = certificates[0]["failureSnsTopicArn"].rsplit(":", 1)[1]
+    assert merge["Parameters"]["NotificationTopicName"]["Default"] == topic_name
 
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.aws_clients import client
-from chalicelib.certificate_renewal import renew_certificates
+from chalicelib.certificates.renewal import renew_certificates
+from chalicelib.shared.aws_clients import client
 
 POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
 SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns")

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embedded_stack.fargate import DOMAIN_PREFIX, FargateCluster
-from tests.conftest import CLUSTER_ARN
+from embedded_stack.fargate import FargateCluster
+from tests.conftest import clean_account, clear_app_caches, cluster_in_account
+from tests.helpers import hostname
 
 START_STATES = [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"),
                 ("RUNNING", "RUNNING")]
@@ -22,10 +23,6 @@ task_lifecycles = st.lists(
     st.fixed_dictionaries({"public_ipv4": st.booleans(), "ipv6": st.booleans(), "stops": st.booleans()}),
     min_size=1, max_size=4,
 )
-
-
-def hostname(task):
-    return f"{task['taskArn'].rsplit('/', 1)[1]}.{DOMAIN_PREFIX}"
 
 
 def address_records(cluster):
@@ -39,19 +36,13 @@ def address_records(cluster):
 
 @pytest.fixture
 def fresh_cluster(emulated_aws, monkeypatch):
-    import app
-
+    """Each hypothesis example needs a clean account; function-scoped fixtures run once per test."""
     def make() -> FargateCluster:
-        emulated_aws.reset()
-        app.task_dns.cache_clear()
-        app.reconciler.cache_clear()
-        cluster = FargateCluster(CLUSTER_ARN)
-        monkeypatch.setenv("HOSTED_ZONE_ID", cluster.zone_id)
-        return cluster
+        clean_account(emulated_aws)
+        return cluster_in_account(monkeypatch)
 
     yield make
-    app.task_dns.cache_clear()
-    app.reconciler.cache_clear()
+    clear_app_caches()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -72,8 +63,8 @@ def test_records_follow_tasks_whatever_the_event_order(fresh_cluster, lifecycles
 
     start_events = copies([(task, state) for task, _ in tasks for state in START_STATES])
     delayed = data.draw(st.lists(st.booleans(), min_size=len(start_events), max_size=len(start_events)))
-    before_stop = [event for event, late in zip(start_events, delayed) if not late]
-    after_stop = [event for event, late in zip(start_events, delayed) if late]
+    before_stop = [event for event, late in zip(start_events, delayed, strict=True) if not late]
+    after_stop = [event for event, late in zip(start_events, delayed, strict=True) if late]
     after_stop += copies([(task, state) for task, lifecycle in tasks if lifecycle["stops"]
                           for state in STOP_STATES])
 

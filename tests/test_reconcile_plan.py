@@ -3,9 +3,9 @@
 import boto3
 from botocore.stub import Stubber
 
-from chalicelib.reconcile import apply_batch, change_batches, change_weight, plan_reconcile
-from chalicelib.route53_zone import Route53Zone
-from chalicelib.task_records import RecordSet, TaskAddresses, ownership_marker
+from chalicelib.shared.route53 import RecordSet, Route53Zone, change_batches, change_weight
+from chalicelib.task_records.reconcile import apply_batch, plan_reconcile
+from chalicelib.task_records.records import TaskAddresses, ownership_marker
 
 PREFIX = "p.example.com"
 OWNER = "0011223344556677"

@@ -2,20 +2,13 @@
 
 from chalice.test import Client
 
-from chalicelib.task_records import ownership_marker
+from chalicelib.task_records.records import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
-
-
-def hostname(task):
-    return f"{task['taskArn'].rsplit('/', 1)[1]}.{DOMAIN_PREFIX}"
-
-
-def marker(app_module):
-    return [ownership_marker(app_module.task_dns()._settings.record_owner_id)]
+from tests.helpers import hostname, marker
 
 
 def owned(app_module, task, *addresses, ipv6=()):
-    records = {(hostname(task), "A"): list(addresses), (hostname(task), "TXT"): marker(app_module)}
+    records = {(hostname(task), "A"): list(addresses), (hostname(task), "TXT"): marker()}
     if ipv6:
         records[(hostname(task), "AAAA")] = list(ipv6)
     return records
@@ -40,12 +33,7 @@ def test_wrong_addresses_are_fixed_and_records_of_gone_tasks_deleted(cluster, ap
     for task in (moved, stopped):
         app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
     cluster.stop_task(stopped)  # its STOPPED event is lost
-    eni = cluster.eni_id(moved)
-    association = cluster.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0][
-        "Association"]
-    cluster.ec2.disassociate_address(AssociationId=association["AssociationId"])
-    allocation = cluster.ec2.allocate_address(Domain="vpc", Address="203.0.113.5")["AllocationId"]
-    cluster.ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni)
+    cluster.move_public_ip(moved, "203.0.113.5")
 
     result = app_module.reconcile_task_dns({}, None)
 
@@ -109,7 +97,7 @@ def test_many_tasks_and_records_are_read_page_by_page(cluster, app_module, aws_c
 
 def once_after(operation, action):
     """Runs action the first time the app's ECS client has made that call."""
-    from chalicelib.aws_clients import client
+    from chalicelib.shared.aws_clients import client
 
     def hook(**_):
         client("ecs").meta.events.unregister(f"after-call.ecs.{operation}", hook)

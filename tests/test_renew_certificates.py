@@ -5,9 +5,12 @@ import json
 import boto3
 import pytest
 
-from chalicelib.certificate_renewal import RenewalFailed, renew_certificates
+from chalicelib.certificates.renewal import RenewalFailed, renew_certificates
+from chalicelib.shared.aws_clients import client
 from embedded_stack.pebble import running_pebble
 from tests.certificates import CertificateTarget, key_matches, san_names, verify_chain
+from tests.fault_injection import failing
+from tests.helpers import hooked
 
 PREFIX = "eu-west-2.browser.example.com"
 OTHER_PREFIX = "eu-west-1.browser.example.net"
@@ -108,7 +111,7 @@ def test_account_key_is_a_securestring_created_once(target, fast_clocks):
 
 
 def test_existing_plain_string_key_of_an_older_deployment_is_reused(target, fast_clocks):
-    from chalicelib.acme_issuer import new_private_key_pem
+    from chalicelib.certificates.issuer import new_private_key_pem
 
     ssm = boto3.client("ssm")
     legacy_key = new_private_key_pem()
@@ -159,19 +162,13 @@ def test_failing_notification_is_logged_and_changes_no_outcome(target, fast_cloc
                for line in logs)
 
 
-def test_cleanup_failure_is_logged_and_never_hides_the_validation_error(target, dns_server, fast_clocks,
-                                                                        logs, monkeypatch):
-    from botocore.exceptions import ClientError
-
-    from chalicelib.dns_challenges import Route53Challenges
-
-    def remove_fails(self, values_by_name):
-        raise ClientError({"Error": {"Code": "Throttling", "Message": "injected"}}, "ChangeResourceRecordSets")
-
-    monkeypatch.setattr(Route53Challenges, "remove", remove_fails)
+def test_cleanup_failure_is_logged_and_never_hides_the_validation_error(target, dns_server, fast_clocks, logs):
+    # Route53 throttles every change that only removes values (the cleanup), even after retries.
+    cleanup_throttled = failing(400, "Throttling", when=lambda request: b"<Action>CREATE</Action>" not in request.body)
     dns_server.override_txt(f"_acme-challenge.{PREFIX}", ["wrong"])
 
-    with pytest.raises(RenewalFailed):
+    with hooked(client("route53"), "before-send.route53.ChangeResourceRecordSets", cleanup_throttled), \
+            pytest.raises(RenewalFailed):
         renew(fast_clocks)
 
     (notice,) = target.notices(target.failure_queue)

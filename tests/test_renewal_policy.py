@@ -1,9 +1,9 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from chalicelib.renewal_policy import CertificateFacts, lifetime_renewal_time, renewal_decision
+from chalicelib.certificates.policy import CertificateFacts, lifetime_renewal_time, renewal_decision
 
 NAMES = ("*.t.example.com", "t.example.com")
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def facts(days: float, names=NAMES) -> CertificateFacts:

@@ -1,6 +1,7 @@
 import pytest
 
-from chalicelib.settings import ConfigurationError, TaskDnsSettings
+from chalicelib.shared.configuration import ConfigurationError
+from chalicelib.task_records.settings import TaskDnsSettings
 
 VALID = {
     "DOMAIN_PREFIX": "eu-west-2.browser.example.com",

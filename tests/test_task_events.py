@@ -2,8 +2,8 @@
 
 import pytest
 
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_events import IgnoreEvent, PublishRecords, RemoveRecords, plan_task_event
+from chalicelib.task_records.events import IgnoreEvent, PublishRecords, RemoveRecords, plan_task_event
+from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import load_event
 
 SETTINGS = TaskDnsSettings(

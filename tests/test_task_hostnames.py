@@ -1,6 +1,6 @@
 import pytest
 
-from chalicelib.task_hostnames import (
+from chalicelib.task_records.arns import (
     hostname_for_task,
     is_valid_dns_name,
     task_belongs_to_cluster,

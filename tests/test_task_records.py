@@ -1,6 +1,6 @@
 """The record decisions, without AWS."""
 
-from chalicelib.task_records import (
+from chalicelib.task_records.records import (
     RecordSet,
     TaskAddresses,
     ownership_marker,

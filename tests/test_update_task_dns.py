@@ -4,17 +4,10 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib.task_records import ownership_marker
+from chalicelib.task_records.records import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
 from tests.fault_injection import failing
-
-
-def hostname(task):
-    return f"{task['taskArn'].rsplit('/', 1)[1]}.{DOMAIN_PREFIX}"
-
-
-def marker(app_module):
-    return [ownership_marker(app_module.task_dns()._settings.record_owner_id)]
+from tests.helpers import hooked, hostname, marker
 
 
 def changes_made(aws_calls):
@@ -29,7 +22,7 @@ def test_running_event_through_chalice_publishes_a_record_and_ownership_marker(c
 
     assert cluster.zone_records() == {
         (hostname(task), "A"): ["203.0.113.10"],
-        (hostname(task), "TXT"): marker(app_module),
+        (hostname(task), "TXT"): marker(),
     }
     a_record = cluster.route53.list_resource_record_sets(
         HostedZoneId=cluster.zone_id, StartRecordName=hostname(task), StartRecordType="A", MaxItems="1"
@@ -146,7 +139,7 @@ def test_stopping_task_loses_its_records(cluster, app_module, last_status, desir
 
     assert cluster.zone_records() == {
         (hostname(other), "A"): ["203.0.113.20"],
-        (hostname(other), "TXT"): marker(app_module),
+        (hostname(other), "TXT"): marker(),
     }
 
 
@@ -203,19 +196,14 @@ def test_records_of_another_deployment_sharing_the_prefix_are_never_touched(clus
 def test_changed_addresses_are_updated_and_a_dropped_ipv6_is_deleted(cluster, app_module):
     task = cluster.run_task(public_ip="203.0.113.25", ipv6=["2001:db8::25"])
     app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
-    eni_id = cluster.eni_id(task)
-    cluster.ec2.unassign_ipv6_addresses(NetworkInterfaceId=eni_id, Ipv6Addresses=["2001:db8::25"])
-    association = cluster.ec2.describe_network_interfaces(
-        NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]["Association"]
-    cluster.ec2.disassociate_address(AssociationId=association["AssociationId"])
-    allocation = cluster.ec2.allocate_address(Domain="vpc", Address="203.0.113.26")["AllocationId"]
-    cluster.ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni_id)
+    cluster.ec2.unassign_ipv6_addresses(NetworkInterfaceId=cluster.eni_id(task), Ipv6Addresses=["2001:db8::25"])
+    cluster.move_public_ip(task, "203.0.113.26")
 
     app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
 
     assert cluster.zone_records() == {
         (hostname(task), "A"): ["203.0.113.26"],
-        (hostname(task), "TXT"): marker(app_module),
+        (hostname(task), "TXT"): marker(),
     }
 
 
@@ -299,31 +287,24 @@ def _throttle(code, times):
 
 @pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
 def test_transient_route53_errors_are_retried(cluster, app_module, code):
-    from chalicelib.aws_clients import client
+    from chalicelib.shared.aws_clients import client
 
     task = cluster.run_task(public_ip="203.0.113.28")
     hook = _throttle(code, times=2)
-    client("route53").meta.events.register_first("before-send.route53", hook)
-    try:
+    with hooked(client("route53"), "before-send.route53", hook):
         app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
-    finally:
-        client("route53").meta.events.unregister("before-send.route53", hook)
 
     assert hook.answered == 2
     assert cluster.zone_records()[(hostname(task), "A")] == ["203.0.113.28"]
 
 
 def test_persistent_throttling_is_raised_for_lambda_to_retry(cluster, app_module):
-    from chalicelib.aws_clients import TOTAL_MAX_ATTEMPTS, client
+    from chalicelib.shared.aws_clients import TOTAL_MAX_ATTEMPTS, client
 
     task = cluster.run_task(public_ip="203.0.113.29")
     hook = _throttle("Throttling", times=10**6)
-    client("route53").meta.events.register_first("before-send.route53", hook)
-    try:
-        with pytest.raises(ClientError) as raised:
-            app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
-    finally:
-        client("route53").meta.events.unregister("before-send.route53", hook)
+    with hooked(client("route53"), "before-send.route53", hook), pytest.raises(ClientError) as raised:
+        app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
 
     assert raised.value.response["Error"]["Code"] == "Throttling"
     assert hook.answered == TOTAL_MAX_ATTEMPTS

@@ -5,8 +5,6 @@ bundle requests is given (REQUESTS_CA_BUNDLE), so a local Pebble needs no specia
 Polling uses the injected sleep and clock, never the library's fixed one-second sleeps.
 """
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +13,14 @@ from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.certificate_config import CertificateSpec
-from chalicelib.dns_challenges import Route53Challenges
-from chalicelib.logs import logger
+from chalicelib.certificates.challenges import Route53Challenges
+from chalicelib.certificates.settings import CertificateSpec
+from chalicelib.shared.logs import logger
+from chalicelib.shared.waiting import Waiter, WaitTimedOut
 
 USER_AGENT = "task-subdomains (+acme-python)"
+# Each authorization and the finalization wait at most this long (less near the Lambda timeout).
+ACME_WAIT_SECONDS = 300.0
 
 
 class IssuanceError(RuntimeError):
@@ -30,24 +31,6 @@ class IssuanceError(RuntimeError):
 class IssuedCertificate:
     private_key_pem: str
     fullchain_pem: str
-
-
-@dataclass(frozen=True)
-class Poller:
-    """Polls at growing intervals: validation and issuance usually finish within a fraction of a
-    second, so the first look comes soon, and a slow server is not hammered."""
-
-    sleep: Callable[[float], None]
-    clock: Callable[[], float]
-    timeout_seconds: float = 300.0
-    interval_seconds: float = 1.0  # the longest wait between two polls
-    stop_by: float = math.inf  # clock() value by which the invocation must be wrapping up
-
-    def deadline(self) -> float:
-        return min(self.clock() + self.timeout_seconds, self.stop_by)
-
-    def wait(self, attempt: int) -> None:
-        self.sleep(min(self.interval_seconds, self.interval_seconds * 2 ** (attempt - 3)))
 
 
 def new_private_key_pem() -> str:
@@ -101,11 +84,12 @@ class _PatientNetwork(client.ClientNetwork):
 
 
 class AcmeIssuer:
-    def __init__(self, directory_url: str, account_key: str, contact_email: str | None, poller: Poller,
-                 key_parameter: str = "the ACME account key"):
+    def __init__(self, directory_url: str, account_key: str, contact_email: str | None, waiter: Waiter,
+                 poll_interval_seconds: float = 1.0, key_parameter: str = "the ACME account key"):
         jwk, alg = account_jwk(account_key, key_parameter)
         self._key = jwk
-        self._poller = poller
+        self._waiter = waiter
+        self._poll_interval_seconds = poll_interval_seconds
         self._net = _PatientNetwork(jwk, alg=alg, user_agent=USER_AGENT)
         self._client = client.ClientV2(client.ClientV2.get_directory(directory_url, self._net), self._net)
         self._contact_email = contact_email
@@ -147,7 +131,7 @@ class AcmeIssuer:
             if values_by_name:
                 dns.publish(values_by_name)
                 logger.info("Challenge records in sync", names=sorted(values_by_name))
-            for authz, challenge in answers:
+            for _authz, challenge in answers:
                 self._client.answer_challenge(challenge, challenge.response(self._key))
             for authz, _ in answers:
                 self._await_valid(authz)
@@ -167,39 +151,44 @@ class AcmeIssuer:
         raise IssuanceError(f"ACME server offers no dns-01 challenge for {authz.body.identifier.value}")
 
     def _await_valid(self, authz: messages.AuthorizationResource) -> None:
-        deadline = self._poller.deadline()
         name = _authorized_name(authz)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def valid() -> tuple[bool, str]:
+            nonlocal authz
             authz, _response = self._client.poll(authz)
             status = authz.body.status
-            if status == messages.STATUS_VALID:
-                return
-            if status != messages.STATUS_PENDING:
+            if status not in (messages.STATUS_VALID, messages.STATUS_PENDING):
                 problems = [str(c.error) for c in authz.body.challenges if c.error is not None]
                 raise IssuanceError(f"authorization for {name} is {status}: {'; '.join(problems) or 'no detail'}")
-            if self._poller.clock() >= deadline:
-                raise IssuanceError(f"authorization for {name} still pending when its wait ran out "
-                                    f"(at most {self._poller.timeout_seconds:.0f}s, less near the Lambda timeout)")
-            self._poller.wait(attempt)
+            return status == messages.STATUS_VALID, str(status)
+
+        self._until(f"authorization for {name}", valid)
 
     def _finalize(self, order: messages.OrderResource) -> str:
         order = self._client.begin_finalization(order)
-        deadline = self._poller.deadline()
-        attempt = 0
-        while True:
-            attempt += 1
+        looked = False
+
+        def issued() -> tuple[bool, str]:
+            nonlocal order, looked
+            if looked:  # begin_finalization's answer is the first look
+                order = order.update(body=messages.Order.from_json(self._post_as_get(order.uri).json()))
+            looked = True
             body = order.body
-            if body.status == messages.STATUS_VALID and body.certificate is not None:
-                return self._post_as_get(body.certificate).text
             if body.status == messages.STATUS_INVALID:
                 raise IssuanceError(f"order {order.uri} became invalid: {body.error}")
-            if self._poller.clock() >= deadline:
-                raise IssuanceError(f"order {order.uri} still {body.status} when its wait ran out "
-                                    f"(at most {self._poller.timeout_seconds:.0f}s, less near the Lambda timeout)")
-            self._poller.wait(attempt)
-            order = order.update(body=messages.Order.from_json(self._post_as_get(order.uri).json()))
+            return body.status == messages.STATUS_VALID and body.certificate is not None, str(body.status)
+
+        self._until(f"order {order.uri}", issued)
+        return self._post_as_get(order.body.certificate).text
+
+    def _until(self, what: str, check) -> None:
+        # Validation and issuance usually finish within a fraction of a second: the first looks
+        # come soon, and a slow server is not hammered.
+        try:
+            self._waiter.until(what, check, timeout=ACME_WAIT_SECONDS, interval=self._poll_interval_seconds,
+                               ramp_up=True)
+        except WaitTimedOut as timeout:
+            raise IssuanceError(str(timeout)) from None
 
     def _post_as_get(self, url: str):
         return self._net.post(url, None, new_nonce_url=self._client.directory["newNonce"])

@@ -17,7 +17,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from chalicelib.renewal_policy import CertificateFacts
+from chalicelib.certificates.policy import CertificateFacts
 
 CERT_KEY = "cert.pem"
 PRIVATE_KEY_KEY = "key.pem"

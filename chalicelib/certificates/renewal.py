@@ -8,19 +8,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.acme_account import AcmeAccountStore
-from chalicelib.acme_issuer import AcmeIssuer, Poller, new_private_key_pem
-from chalicelib.aws_clients import client
-from chalicelib.certificate_config import CertificateSpec, RenewalSettings
-from chalicelib.certificate_store import CertificateStore
-from chalicelib.dns_challenges import ChangeWaiter, Route53Challenges
-from chalicelib.logs import logger
-from chalicelib.notifications import Notifier
-from chalicelib.renewal_policy import renewal_decision
-from chalicelib.telemetry import CertificateMetrics
+from chalicelib.certificates.account import AcmeAccountStore
+from chalicelib.certificates.challenges import Route53Challenges
+from chalicelib.certificates.issuer import AcmeIssuer, new_private_key_pem
+from chalicelib.certificates.metrics import CertificateMetrics
+from chalicelib.certificates.notifications import Notifier
+from chalicelib.certificates.policy import renewal_decision
+from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
+from chalicelib.certificates.store import CertificateStore
+from chalicelib.shared.aws_clients import client
+from chalicelib.shared.logs import logger
+from chalicelib.shared.route53 import Route53Zone
+from chalicelib.shared.waiting import Waiter
 
 
 class RenewalFailed(RuntimeError):
@@ -31,7 +33,7 @@ class RenewalFailed(RuntimeError):
 class Clocks:
     """Everything time-related, injected so tests never really wait."""
 
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 1.0
@@ -39,6 +41,10 @@ class Clocks:
     # monotonic() value by which the invocation must stop waiting, so that cleanup, the failure
     # notice and the metric still happen before Lambda's timeout kills the process.
     stop_by: float = math.inf
+
+    @property
+    def waiter(self) -> Waiter:
+        return Waiter(sleep=self.sleep, clock=self.monotonic, stop_by=self.stop_by)
 
 
 # Time kept back from Lambda's timeout for cleanup, notices and the metric.
@@ -65,7 +71,7 @@ class RenewalAdapters:
     store: CertificateStore
     notifier: Notifier
     accounts: AcmeAccountStore
-    challenges_in: Callable[[str, ChangeWaiter], Route53Challenges]  # zone id, waiter -> challenges
+    zone: Callable[[str], Route53Zone]  # zone id -> the zone its challenge records go to
 
     @classmethod
     def from_clients(cls, settings: RenewalSettings) -> "RenewalAdapters":
@@ -74,19 +80,21 @@ class RenewalAdapters:
             notifier=Notifier(client("sns")),
             accounts=AcmeAccountStore(client("ssm"), settings.account_key_parameter,
                                       settings.account_url_parameter),
-            challenges_in=lambda zone_id, waiter: Route53Challenges(client("route53"), zone_id, waiter),
+            zone=lambda zone_id: Route53Zone(client("route53"), zone_id),
         )
 
 
 class CertificateRenewal:
-    def __init__(self, settings: RenewalSettings, adapters: RenewalAdapters, clocks: Clocks = Clocks()):
+    def __init__(self, settings: RenewalSettings, adapters: RenewalAdapters, clocks: Clocks = Clocks(),
+                 new_account_key: Callable[[], str] = new_private_key_pem):
         self._settings = settings
         self._clocks = clocks
         self._metrics = CertificateMetrics()
         self._store = adapters.store
         self._notifier = adapters.notifier
         self._accounts = adapters.accounts
-        self._challenges_in = adapters.challenges_in
+        self._zone = adapters.zone
+        self._new_account_key = new_account_key
         self._issuer: AcmeIssuer | None = None
         self._registered = False
 
@@ -128,9 +136,7 @@ class CertificateRenewal:
                            bucket=spec.bucket, prefix=spec.prefix, problems=list(stored.problems))
         logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
 
-        dns = self._challenges_in(spec.zone_id, ChangeWaiter(
-            sleep=self._clocks.sleep, clock=self._clocks.monotonic,
-            interval_seconds=self._clocks.dns_interval_seconds, stop_by=self._clocks.stop_by))
+        dns = Route53Challenges(self._zone(spec.zone_id), self._clocks.waiter, self._clocks.dns_interval_seconds)
         issued = self._registered_acme().issue(spec, dns)
         facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
         logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
@@ -162,11 +168,9 @@ class CertificateRenewal:
 
     def _acme(self) -> AcmeIssuer:
         if self._issuer is None:
-            key = self._accounts.load_or_create_key(new_private_key_pem)
+            key = self._accounts.load_or_create_key(self._new_account_key)
             self._issuer = AcmeIssuer(self._settings.directory_url, key, self._settings.notify_email,
-                                      Poller(sleep=self._clocks.sleep, clock=self._clocks.monotonic,
-                                             interval_seconds=self._clocks.poll_interval_seconds,
-                                             stop_by=self._clocks.stop_by),
+                                      self._clocks.waiter, self._clocks.poll_interval_seconds,
                                       key_parameter=f"SSM parameter {self._settings.account_key_parameter}")
         return self._issuer
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.settings import ZONE_ID, ConfigurationError, required_variable
-from chalicelib.task_hostnames import is_valid_dns_name
+from chalicelib.shared.configuration import ZONE_ID, ConfigurationError, required_variable
+from chalicelib.shared.dns_names import is_valid_dns_name
 
 LETSENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws_clients import error_code
-from chalicelib.logs import logger
+from chalicelib.shared.aws_clients import error_code
+from chalicelib.shared.logs import logger
 
 
 class AcmeAccountStore:

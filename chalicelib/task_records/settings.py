@@ -1,22 +1,13 @@
-"""Configuration read from the environment (names fixed by shared/DESIGN.md).
-
-Read at first use, not at import, so a misconfigured stage fails with an error that names the
-variable instead of a stack trace from somewhere deeper.
-"""
+"""The DNS functions' configuration: DOMAIN_PREFIX, HOSTED_ZONE_ID, CLUSTER_ARN (read at first use)."""
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.task_hostnames import cluster_arn_parts, is_valid_dns_name
-
-ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
-
-
-class ConfigurationError(ValueError):
-    """A configuration variable is missing or invalid; the message names it."""
+from chalicelib.shared.configuration import ZONE_ID, ConfigurationError, required_variable
+from chalicelib.shared.dns_names import is_valid_dns_name
+from chalicelib.task_records.arns import cluster_arn_parts
 
 
 @dataclass(frozen=True)
@@ -53,9 +44,3 @@ class TaskDnsSettings:
             )
         return cls(domain_prefix=domain_prefix, hosted_zone_id=zone_id, cluster_arn=cluster_arn)
 
-
-def required_variable(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"{name} is not set; see README 'Configuration'")
-    return value

@@ -4,7 +4,7 @@ Keys (README "Storage"): cert.pem (full chain, leaf first), key.pem (private key
 (key then full chain: one GET gives a matching pair), metadata.json (names, serial, validity).
 Everything is written with server-side encryption. metadata.json goes last. A run that fails
 halfway, or two runs that overlap, can leave objects of two certificates side by side: `load`
-compares all four (chalicelib.certificate_consistency) and reports what disagrees, so the next
+compares all four (chalicelib.certificates.consistency) and reports what disagrees, so the next
 run issues anew, and `save` reads them back so a run never reports "stored" for a broken pair.
 
 IAM: s3:GetObject and s3:PutObject on <bucket>/<prefix>*, and s3:ListBucket on the bucket:
@@ -14,24 +14,23 @@ tell "nothing stored yet" from "not allowed".
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from chalicelib.aws_clients import error_code
-from chalicelib.certificate_config import CertificateSpec
-from chalicelib.certificate_consistency import (
+from chalicelib.certificates.consistency import (
     BUNDLE_KEY,
     CERT_KEY,
     METADATA_KEY,
     PRIVATE_KEY_KEY,
     storage_problems,
 )
-from chalicelib.logs import logger
-from chalicelib.renewal_policy import CertificateFacts
-
+from chalicelib.certificates.policy import CertificateFacts
+from chalicelib.certificates.settings import CertificateSpec
+from chalicelib.shared.aws_clients import error_code
+from chalicelib.shared.logs import logger
 
 # A second write of all four objects settles a run that overlapped another one's writes.
 _STORE_ATTEMPTS = 2
@@ -75,7 +74,7 @@ def metadata_document(facts: CertificateFacts, issued_at: datetime) -> dict:
         "serial": facts.serial,
         "notBefore": facts.not_before.isoformat(),
         "notAfter": facts.not_after.isoformat(),
-        "issuedAt": issued_at.astimezone(timezone.utc).isoformat(),
+        "issuedAt": issued_at.astimezone(UTC).isoformat(),
         "files": {"fullchain": CERT_KEY, "privateKey": PRIVATE_KEY_KEY, "bundle": BUNDLE_KEY},
     }
 

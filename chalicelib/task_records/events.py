@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_hostnames import (
+from chalicelib.task_records.arns import (
     hostname_for_task,
     names_its_cluster,
     task_belongs_to_cluster,
     task_id_from_arn,
 )
+from chalicelib.task_records.settings import TaskDnsSettings
 
 EVENT_SOURCE = "aws.ecs"
 EVENT_DETAIL_TYPE = "ECS Task State Change"

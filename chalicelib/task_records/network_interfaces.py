@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws_clients import error_code
-from chalicelib.task_records import TaskAddresses
+from chalicelib.shared.aws_clients import error_code
+from chalicelib.task_records.records import TaskAddresses
 
 # A filter takes at most 200 values; a filter (unlike NetworkInterfaceIds) does not fail the
 # whole call when one interface is already gone.

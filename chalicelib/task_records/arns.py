@@ -5,8 +5,8 @@ Patterns are matched with fullmatch: `$` would also accept a trailing newline.
 
 import re
 
-# RFC 1123 host label: letters, digits and hyphens, 1-63 characters, no hyphen at either end.
-_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+from chalicelib.shared.dns_names import is_valid_dns_name, is_valid_label
+
 _SCOPE = r"(?P<scope>arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}))"
 _TASK_ARN = re.compile(_SCOPE + r":task/(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<id>[^/\s]+)")
 _CLUSTER_ARN = re.compile(_SCOPE + r":cluster/(?P<cluster>[A-Za-z0-9_-]{1,255})")
@@ -16,14 +16,6 @@ def cluster_arn_parts(cluster_arn: str) -> dict[str, str] | None:
     """partition, region, account and cluster of an ECS cluster ARN; None when it is not one."""
     match = _CLUSTER_ARN.fullmatch(cluster_arn)
     return None if match is None else {k: match[k] for k in ("partition", "region", "account", "cluster")}
-
-
-def is_valid_label(label: str) -> bool:
-    return bool(_LABEL.fullmatch(label))
-
-
-def is_valid_dns_name(name: str) -> bool:
-    return len(name) <= 253 and all(is_valid_label(label) for label in name.split("."))
 
 
 def task_id_from_arn(task_arn: str) -> str | None:

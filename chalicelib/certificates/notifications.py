@@ -8,9 +8,9 @@ IAM: sns:Publish on the configured topics.
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.certificate_config import CertificateSpec
-from chalicelib.logs import logger
-from chalicelib.renewal_policy import CertificateFacts
+from chalicelib.certificates.policy import CertificateFacts
+from chalicelib.certificates.settings import CertificateSpec
+from chalicelib.shared.logs import logger
 
 
 def success_message(spec: CertificateSpec, facts: CertificateFacts) -> tuple[str, str]:

@@ -1,25 +1,25 @@
 """Keeps one task's records in step with an ECS Task State Change event.
 
-Reads the zone, decides with chalicelib.task_records, writes one change batch. When the zone
+Reads the zone, decides with chalicelib.task_records.records, writes one change batch. When the zone
 changed between read and write (another invocation, another deployment), Route53 rejects the
 batch and we read and decide again.
 """
 
 from typing import Any
 
-from chalicelib.ec2_interfaces import NetworkInterfaces
-from chalicelib.ecs_tasks import EcsTasks
-from chalicelib.logs import logger
-from chalicelib.route53_zone import Route53Zone, converge_records
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_events import (
+from chalicelib.shared.logs import logger
+from chalicelib.shared.route53 import Route53Zone
+from chalicelib.task_records.ecs import EcsTasks
+from chalicelib.task_records.events import (
     IgnoreEvent,
     PublishRecords,
     RemoveRecords,
     is_starting_or_running,
     plan_task_event,
 )
-from chalicelib.task_records import plan_publish, plan_removal
+from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.records import plan_publish, plan_removal
+from chalicelib.task_records.settings import TaskDnsSettings
 
 
 class TaskDns:
@@ -57,9 +57,9 @@ class TaskDns:
             return {"outcome": "no-public-ip", **keys}
 
         owner_id = self._settings.record_owner_id
-        result = converge_records(
-            self._zone, plan.hostname, lambda existing: plan_publish(plan.hostname, existing, addresses, owner_id)
-        )
+        result, _change_id = self._zone.converge(
+            plan.hostname, lambda existing: plan_publish(plan.hostname, existing, addresses, owner_id),
+            comment=f"task-subdomains: {plan.hostname}")
         keys.update(ipv4=list(addresses.ipv4), ipv6=list(addresses.ipv6))
         if result.outcome == "foreign":
             logger.warning("A record we do not own exists at this name; leaving it alone", **keys)
@@ -79,8 +79,9 @@ class TaskDns:
             logger.warning("Stop event for a task ECS reports running; keeping its records", **keys)
             return {"outcome": "still-running", **keys}
         owner_id = self._settings.record_owner_id
-        result = converge_records(
-            self._zone, plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id))
+        result, _change_id = self._zone.converge(
+            plan.hostname, lambda existing: plan_removal(plan.hostname, existing, owner_id),
+            comment=f"task-subdomains: {plan.hostname}")
         if result.outcome == "foreign":
             logger.warning("Records at this name are not ours; leaving them alone", **keys)
         else:

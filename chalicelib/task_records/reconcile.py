@@ -13,18 +13,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ec2_interfaces import NetworkInterfaces
-from chalicelib.ecs_tasks import EcsTasks, TaskStatus
-from chalicelib.logs import logger
-from chalicelib.route53_zone import Route53Zone, converge_records, is_change_conflict
-from chalicelib.settings import TaskDnsSettings
-from chalicelib.task_events import is_starting_or_running, network_interface_id
-from chalicelib.task_hostnames import hostname_for_task, task_id_from_arn
-from chalicelib.task_records import RecordPlan, RecordSet, TaskAddresses, plan_publish, plan_removal
-
-# Route53 limits per ChangeResourceRecordSets call; an UPSERT's values count twice toward both.
-MAX_RECORDS_PER_CALL = 1000
-MAX_VALUE_CHARACTERS_PER_CALL = 32000
+from chalicelib.shared.logs import logger
+from chalicelib.shared.route53 import (
+    ChangePlan,
+    RecordSet,
+    Route53Zone,
+    change_batches,
+    changed_name,
+    is_change_conflict,
+)
+from chalicelib.task_records.arns import hostname_for_task, task_id_from_arn
+from chalicelib.task_records.ecs import EcsTasks, TaskStatus
+from chalicelib.task_records.events import is_starting_or_running, network_interface_id
+from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.records import TaskAddresses, plan_publish, plan_removal
+from chalicelib.task_records.settings import TaskDnsSettings
 
 
 @dataclass(frozen=True)
@@ -94,36 +97,10 @@ def plan_reconcile(desired: Mapping[str, TaskAddresses], existing: Iterable[Reco
 
 
 def plan_for_name(name: str, existing: Iterable[RecordSet], addresses: TaskAddresses | None,
-                  owner_id: str) -> RecordPlan:
+                  owner_id: str) -> ChangePlan:
     if addresses:
         return plan_publish(name, existing, addresses, owner_id)
     return plan_removal(name, existing, owner_id)
-
-
-def change_weight(change: Mapping[str, Any]) -> tuple[int, int]:
-    """(records, value characters) that one change counts for against Route53's per-call limits."""
-    values = [r["Value"] for r in change["ResourceRecordSet"].get("ResourceRecords", [])]
-    factor = 2 if change["Action"] == "UPSERT" else 1
-    return factor * len(values), factor * sum(len(v) for v in values)
-
-
-def change_batches(changes_by_name: Mapping[str, Iterable[Mapping[str, Any]]],
-                   max_records: int = MAX_RECORDS_PER_CALL,
-                   max_characters: int = MAX_VALUE_CHARACTERS_PER_CALL) -> list[list[dict[str, Any]]]:
-    """Pack changes into as few calls as the limits allow, never splitting one name's changes:
-    a name's marker and addresses must land (or fail) together."""
-    batches: list[list[dict[str, Any]]] = []
-    records = characters = 0
-    for changes in changes_by_name.values():
-        changes = list(changes)
-        weight = [sum(w) for w in zip(*map(change_weight, changes))]
-        if not batches or records + weight[0] > max_records or characters + weight[1] > max_characters:
-            batches.append([])
-            records = characters = 0
-        batches[-1].extend(changes)
-        records += weight[0]
-        characters += weight[1]
-    return batches
 
 
 class Reconciler:
@@ -173,7 +150,8 @@ class Reconciler:
         owner_id = self._settings.record_owner_id
         for name in self._names_of_tasks([*plan.created, *plan.updated], running=False):
             logger.info("Task stopped while reconciling; removing its records", hostname=name)
-            converge_records(self._zone, name, lambda existing, name=name: plan_removal(name, existing, owner_id))
+            self._zone.converge(name, lambda existing, name=name: plan_removal(name, existing, owner_id),
+                                comment=f"task-subdomains: {name}")
 
 
 def apply_batch(zone: Route53Zone, batch: list[dict[str, Any]], desired: Mapping[str, TaskAddresses],
@@ -185,12 +163,12 @@ def apply_batch(zone: Route53Zone, batch: list[dict[str, Any]], desired: Mapping
             raise
         # An event changed one of these names since we read the zone, and Route53 rejected the
         # whole batch. Redo just these names one by one, each from a fresh read.
-        names = sorted({_record_name(change) for change in batch})
+        names = sorted({changed_name(change) for change in batch})
         logger.info("Zone changed during reconcile; converging names one by one", names=len(names),
                     error=str(error))
         for name in names:
-            converge_records(zone, name, lambda existing, name=name: plan_for_name(
-                name, existing, desired.get(name), owner_id))
+            zone.converge(name, lambda existing, name=name: plan_for_name(name, existing, desired.get(name), owner_id),
+                          comment=f"task-subdomains: {name}")
 
 
 def task_id_of(hostname: str) -> str:
@@ -204,7 +182,3 @@ def _is_running(status: TaskStatus | None) -> bool:
 def _log_keys(plan: ReconcilePlan) -> dict[str, int]:
     # Prefixed: "created" is a reserved LogRecord attribute.
     return {f"records_{key}": count for key, count in plan.summary().items()}
-
-
-def _record_name(change: Mapping[str, Any]) -> str:
-    return change["ResourceRecordSet"]["Name"].rstrip(".").lower()
