@@ -15,6 +15,18 @@ def marker() -> list[str]:
     return [ownership_marker(TaskDnsSettings.from_environment().record_owner_id)]
 
 
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it: waits end at once."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @contextmanager
 def hooked(aws_client, event_name: str, hook, first: bool = True) -> Iterator[None]:
     """`hook` on one of the app's clients for the duration of the block (registered first by default,

@@ -13,6 +13,7 @@ from chalicelib.certificates.challenges import (
 )
 from chalicelib.shared.route53 import RecordSet, Route53Zone
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
+from tests.helpers import FakeClock
 
 
 def test_adding_keeps_foreign_values_and_dedupes_shared_ones():
@@ -49,16 +50,6 @@ def test_empty_remainder_deletes_with_current_values_and_nothing_to_do_is_nothin
     assert txt_swap(NAME, None, ()) == []
     assert txt_swap(NAME, CURRENT, ('"abc"',)) == []
     assert [c["Action"] for c in txt_swap(NAME, None, ('"abc"',))] == ["CREATE"]
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def stubbed_route53(statuses):

@@ -3,16 +3,7 @@
 import pytest
 
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.helpers import FakeClock
 
 
 def statuses(*values):
