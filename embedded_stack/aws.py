@@ -7,15 +7,17 @@ AWS_ENDPOINT_URL, with dummy credentials and a region.
 import json
 import logging
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.route53 import models as route53_models
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import ChangeList, Route53Backend
+from moto.route53.responses import Route53 as Route53Responses
 from moto.server import ThreadedMotoServer
 
 REGION = "eu-west-2"
@@ -69,6 +71,7 @@ def _patch_moto_quirks() -> None:
         NetworkInterface.private_dns_name = None
     _make_route53_batches_checked_and_atomic()
     route53_models.reverse_domain_name = route53_listing_key
+    _put_route53_behind_the_budget()
 
 
 def route53_listing_key(name: str) -> str:
@@ -136,6 +139,84 @@ def _make_route53_batches_checked_and_atomic() -> None:
     # the name: it rejects valid batches (DELETE X + CREATE X' where X' was created once before).
     # The check above is Route53's, so the journal no longer vetoes a CREATE.
     ChangeList.__contains__ = lambda self, item: False
+
+
+class TokenBucket:
+    """Route53's account-wide request budget: `burst` requests at once, refilled at `rate` a
+    second (Route53 developer guide, "Throttling for Amazon Route 53 API requests")."""
+
+    def __init__(self, burst: float = 50, rate: float = 10, clock: Callable[[], float] = time.monotonic):
+        self._burst, self._rate, self._clock = burst, rate, clock
+        self._tokens, self._last = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+# Requests the local stack's own DNS server makes carry this in their User-Agent: in AWS, name
+# resolution does not spend the account's API budget, so the emulated budget does not count them.
+NOT_COUNTED = "task-subdomains-local-dns"
+
+
+@dataclass
+class Route53Budget:
+    """Counts the Route53 API requests the emulator receives and, with a bucket, throttles them."""
+
+    bucket: TokenBucket | None = None
+    requests: int = 0
+    throttled: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def admit(self, operation: str) -> bool:
+        admitted = self.bucket is None or self.bucket.take()
+        with self._lock:
+            self.requests += 1
+            self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+            self.throttled += not admitted
+        return admitted
+
+
+ROUTE53_BUDGET = Route53Budget()
+
+
+@contextmanager
+def route53_budget(bucket: TokenBucket | None = None) -> Iterator[Route53Budget]:
+    """Counts (and with a bucket, throttles) Route53 requests for the duration of the block."""
+    global ROUTE53_BUDGET
+    ROUTE53_BUDGET = Route53Budget(bucket=bucket)
+    try:
+        yield ROUTE53_BUDGET
+    finally:
+        ROUTE53_BUDGET = Route53Budget()
+
+
+_THROTTLED = ('<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+              "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+              "<RequestId>throttled</RequestId></ErrorResponse>")
+
+
+def _put_route53_behind_the_budget() -> None:
+    if getattr(Route53Responses.call_action, "behind_budget", False):
+        return
+    call_action = Route53Responses.call_action
+
+    def budgeted_call_action(self):
+        if NOT_COUNTED not in self.headers.get("User-Agent", "") and not ROUTE53_BUDGET.admit(
+                self._get_action()):
+            return 400, {"Content-Type": "text/xml"}, _THROTTLED
+        return call_action(self)
+
+    budgeted_call_action.behind_budget = True
+    Route53Responses.call_action = budgeted_call_action
 
 
 @contextmanager

@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
+
+from embedded_stack.aws import NOT_COUNTED
 
 ADDRESS = "127.0.0.1"
 QUERY_TIMEOUT_SECONDS = 5
@@ -192,8 +195,9 @@ def _bind_udp_and_tcp(resolver: Route53Resolver, attempts: int = 10) -> tuple[DN
 
 @contextmanager
 def running_dns_server(route53_client=None) -> Iterator[DnsServer]:
-    """Serve until the block ends; without a client, one is built from the environment."""
-    resolver = Route53Resolver(route53_client or boto3.client("route53"))
+    """Serve until the block ends; without a client, one is built from the environment, marked so
+    that the emulated Route53 budget does not count name resolution as API requests."""
+    resolver = Route53Resolver(route53_client or boto3.client("route53", config=Config(user_agent_extra=NOT_COUNTED)))
     servers = [dns.server for dns in _bind_udp_and_tcp(resolver)]
     # A short poll interval: shutdown() waits for the serve loop's next poll, and the default
     # half second would be paid on every stop.

@@ -6,6 +6,7 @@ events are the AWS-documented example re-pointed at them.
 
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,14 @@ class FargateCluster:
             "Action": "UPSERT", "ResourceRecordSet": {
                 "Name": name, "Type": record_type, "TTL": 300,
                 "ResourceRecords": [{"Value": v} for v in values]}}]})
+
+
+def as_sqs_event(events: list[Any], queue_arn: str) -> dict[str, Any]:
+    """What Lambda hands process_task_events: the events as SQS message bodies, as EventBridge's
+    SQS target writes them (the event JSON, unwrapped). A str is passed through as a raw body."""
+    return {"Records": [{
+        "messageId": str(uuid.uuid4()), "receiptHandle": f"handle-{index}",
+        "body": event if isinstance(event, str) else json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": queue_arn.split(":")[3],
+    } for index, event in enumerate(events)]}

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import boto3
-
 from embedded_stack.aws import EmulatedAws, running_moto_server
 from embedded_stack.dns_server import DnsServer, running_dns_server
 from embedded_stack.pebble import Pebble, running_pebble
@@ -41,6 +39,6 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 @contextmanager
 def running_local_stack(pebble_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
     with (running_moto_server() as aws, environment(aws.environment()),
-          running_dns_server(boto3.client("route53")) as dns, running_pebble(dns.port, pebble_env) as pebble,
+          running_dns_server() as dns, running_pebble(dns.port, pebble_env) as pebble,
           environment({"REQUESTS_CA_BUNDLE": str(pebble.listener_ca_path)})):
         yield LocalStack(aws=aws, dns=dns, pebble=pebble)

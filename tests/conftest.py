@@ -110,11 +110,10 @@ def aws_calls(app_module):
 
 @pytest.fixture(scope="session")
 def dns_server(emulated_aws):
-    import boto3
 
     from embedded_stack.dns_server import running_dns_server
 
-    with running_dns_server(boto3.client("route53")) as server:
+    with running_dns_server() as server:
         yield server
 
 

@@ -32,11 +32,10 @@ def test_running_event_through_chalice_publishes_a_record_and_ownership_marker(c
 
 def test_event_rule_filters_on_the_configured_cluster(app_module, cluster):
     (source,) = [s for s in app_module.app.event_sources if s.name == "update_task_dns"]
-    assert source.event_pattern == {
-        "source": ["aws.ecs"],
-        "detail-type": ["ECS Task State Change"],
-        "detail": {"clusterArn": [cluster.cluster_arn]},
-    }
+    assert source.event_pattern["source"] == ["aws.ecs"]
+    assert source.event_pattern["detail-type"] == ["ECS Task State Change"]
+    assert source.event_pattern["detail"]["clusterArn"] == [cluster.cluster_arn]
+    assert set(source.event_pattern["detail"]) == {"clusterArn", "$or"}  # the status filter, tested below
 
 
 def test_pending_event_publishes_before_the_task_runs(cluster, app_module):
@@ -343,3 +342,32 @@ def test_stop_event_in_the_old_arn_format_for_a_live_task_keeps_its_records(clus
 
     assert outcome["outcome"] == "still-running"
     assert cluster.zone_records() == published
+
+
+LIFECYCLE = [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"), ("RUNNING", "RUNNING"),
+             ("RUNNING", "STOPPED"), ("DEACTIVATING", "STOPPED"), ("STOPPING", "STOPPED"),
+             ("DEPROVISIONING", "STOPPED"), ("STOPPED", "STOPPED")]
+
+
+def test_a_whole_task_lifecycle_through_the_rule_costs_at_most_six_route53_requests(cluster, app_module, aws_calls):
+    import json
+
+    from moto.events.models import EventPattern
+
+    from chalicelib.task_records.events import task_event_pattern
+
+    rule = EventPattern.load(json.dumps(task_event_pattern(cluster.cluster_arn)))  # EventBridge's own matcher
+    task = cluster.run_task(public_ip="203.0.113.130")
+    delivered = []
+    for last_status, desired_status in LIFECYCLE:
+        if (last_status, desired_status) == ("RUNNING", "STOPPED"):
+            cluster.stop_task(task)
+        event = cluster.event(task, last_status, desired_status)
+        if rule.matches_event(event):
+            app_module.update_task_dns(event, None)
+            delivered.append((last_status, desired_status))
+            published = (hostname(task), "A") in cluster.zone_records()
+            assert published == (desired_status == "RUNNING")  # from PENDING on; gone at the first stop
+
+    assert delivered == [("PENDING", "RUNNING"), ("RUNNING", "RUNNING"), ("RUNNING", "STOPPED"), ("STOPPED", "STOPPED")]
+    assert len([call for call in aws_calls if call[0] == "route53"]) <= 6

@@ -36,7 +36,7 @@ class TaskDns:
             return self.publish(plan)
         if isinstance(plan, RemoveRecords):
             return self.remove(plan)
-        return _ignored(plan)
+        return report_ignored(plan)
 
     def publish(self, plan: PublishRecords) -> dict[str, Any]:
         keys = {"task_id": plan.task_id, "hostname": plan.hostname}
@@ -92,7 +92,7 @@ class TaskDns:
         status = self._tasks.current_status(task_arn)
         return status is not None and is_starting_or_running(status.desired_status, status.last_status)
 
-def _ignored(plan: IgnoreEvent) -> dict[str, Any]:
+def report_ignored(plan: IgnoreEvent) -> dict[str, Any]:
     log = logger.warning if plan.malformed else logger.info
     log("Event ignored", reason=plan.reason, **plan.context)
     return {"outcome": "malformed" if plan.malformed else "ignored", "reason": plan.reason}

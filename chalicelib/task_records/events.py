@@ -31,6 +31,28 @@ _ENI_ATTACHMENT_TYPES = frozenset({"eni", "ElasticNetworkInterface"})
 _ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
 
 
+def task_event_pattern(cluster_arn: str) -> dict[str, Any]:
+    """The EventBridge pattern for this cluster's task state changes that can change a record.
+
+    Of a task's nine or so events, these four do: PENDING publishes (the ENI has its address),
+    RUNNING is the backstop for a PENDING that failed; the first stop event (desiredStatus
+    STOPPED while the task is still PENDING, ACTIVATING or RUNNING) removes, and STOPPED is the
+    backstop for it. PROVISIONING has no ENI yet; ACTIVATING, DEACTIVATING, STOPPING and
+    DEPROVISIONING say nothing those four have not, and each would cost a Route53 read.
+    """
+    return {
+        "source": [EVENT_SOURCE],
+        "detail-type": [EVENT_DETAIL_TYPE],
+        "detail": {
+            "clusterArn": [cluster_arn],
+            "$or": [
+                {"desiredStatus": ["RUNNING"], "lastStatus": ["PENDING", "RUNNING"]},
+                {"desiredStatus": ["STOPPED"], "lastStatus": ["PENDING", "ACTIVATING", "RUNNING", "STOPPED"]},
+            ],
+        },
+    }
+
+
 @dataclass(frozen=True)
 class PublishRecords:
     task_arn: str

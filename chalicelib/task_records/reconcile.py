@@ -29,6 +29,9 @@ from chalicelib.task_records.network_interfaces import NetworkInterfaces
 from chalicelib.task_records.records import TaskAddresses, plan_publish, plan_removal
 from chalicelib.task_records.settings import TaskDnsSettings
 
+# A batch of task names is written, read again on a conflict, and written again, this many times.
+BATCH_WRITE_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class ReconcilePlan:
@@ -129,12 +132,66 @@ class Reconciler:
         if dry_run:
             logger.info("Reconcile plan (dry run, nothing changed)", dry_run=True, **_log_keys(plan))
             return {"dry_run": True, **plan.as_dict()}
+        calls = self._apply(plan, desired)
+        logger.info("Reconciled task records", calls=calls, **_log_keys(plan))
+        return {"dry_run": False, "calls": calls, **plan.as_dict()}
+
+    def reconcile_tasks(self, hostnames: Iterable[str]) -> dict[str, Any]:
+        """Converge the names of just these tasks, as their current state in ECS says.
+
+        What buffered mode does with a batch of task events: whatever the events said, and in
+        whatever order they came, ECS decides whether a task's name should point anywhere, so a
+        stale or repeated event never publishes, and a redelivered batch converges to the same zone.
+        Only these names are read and written: records of other tasks are not this batch's business.
+        """
+        names = sorted(set(hostnames))
+        if not names:
+            return {"calls": 0, "reads": 0, **ReconcilePlan().summary()}
+        # The zone is read before ECS is asked, for the same reason as in run().
+        existing = self._zone.record_sets_of(names)
+        statuses = self._tasks.statuses_of([task_id_of(name) for name in names])
+        tasks = list(statuses.values())
+        eni_ids = [eni for eni in (network_interface_id(t.attachments) for t in tasks if _is_running(t)) if eni]
+        addresses = self._interfaces.public_addresses_of(eni_ids) if eni_ids else {}
+        desired = {name: found for name, found in desired_addresses(tasks, addresses, self._settings.domain_prefix)
+                   .items() if name in set(names)}
+        plan, calls, reads = self._write_names(names, existing, desired)
+        self._remove_records_of_tasks_stopped_meanwhile(plan)
+        logger.info("Task records converged for a batch of events", tasks=len(names), calls=calls,
+                    reads=reads, **_log_keys(plan))
+        return {"calls": calls, "reads": reads, **plan.summary()}
+
+    def _write_names(self, names: list[str], existing: list[RecordSet], desired: Mapping[str, TaskAddresses],
+                     ) -> tuple[ReconcilePlan, int, int]:
+        """Plan these names from what was read and write the plan; when another writer (the other
+        consumer of the queue, an event, the reconciler) changed one of them in between, Route53
+        rejects that batch, and the names are read and planned again together, not one by one:
+        one read of the names costs a page or a few, a read per name costs one request each."""
+        owner_id = self._settings.record_owner_id
+        calls, reads, attempt = 0, 1, 1
+        while True:
+            plan = plan_reconcile(desired, existing, owner_id)
+            try:
+                for batch in change_batches(plan.changes_by_name):
+                    calls += 1
+                    self._zone.change(batch, comment="task-subdomains task events")
+                return plan, calls, reads
+            except ClientError as error:
+                if not is_change_conflict(error) or attempt == BATCH_WRITE_ATTEMPTS:
+                    raise
+                logger.info("Zone changed under a batch; reading its names again", attempt=attempt,
+                            tasks=len(names), error=str(error))
+                existing = self._zone.record_sets_of(names)
+                reads += 1
+                attempt += 1
+
+    def _apply(self, plan: ReconcilePlan, desired: Mapping[str, TaskAddresses]) -> int:
+        """Writes the plan in as few calls as Route53 allows; the number of calls."""
         batches = change_batches(plan.changes_by_name)
         for batch in batches:
             apply_batch(self._zone, batch, desired, self._settings.record_owner_id)
         self._remove_records_of_tasks_stopped_meanwhile(plan)
-        logger.info("Reconciled task records", calls=len(batches), **_log_keys(plan))
-        return {"dry_run": False, "calls": len(batches), **plan.as_dict()}
+        return len(batches)
 
     def _names_of_tasks(self, names: Iterable[str], running: bool) -> list[str]:
         """Those of these task names whose task is (running=True) or is not starting or running."""
