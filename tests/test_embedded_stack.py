@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import RCODE
 
 from chalicelib.shared.waiting import Waiter
+from embedded_stack.aws import TokenBucket, route53_budget
 from embedded_stack.pebble import running_pebble
+from tests.helpers import FakeClock
 
 ZONE = "example.com"
 SUBZONE = "browser.example.com"  # a zone of its own: the longest suffix wins
@@ -211,3 +213,31 @@ def test_emulated_route53_enforces_route53s_batch_rules(aws):
     records = route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name,
                                                 StartRecordType="TXT", MaxItems="1")["ResourceRecordSets"]
     assert [r["Value"] for r in records[0]["ResourceRecords"]] == ['"a"']
+
+
+def test_route53s_token_bucket_refills_at_its_rate_up_to_its_burst():
+    clock = FakeClock()
+    bucket = TokenBucket(burst=3, rate=2, clock=lambda: clock.now)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    clock.sleep(0.5)  # one token back
+    assert [bucket.take(), bucket.take()] == [True, False]
+    clock.sleep(60)  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_the_emulated_budget_throttles_like_route53_and_does_not_count_name_resolution(zones, dns_server):
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    once = boto3.client("route53", config=Config(retries={"total_max_attempts": 1}))
+    with route53_budget(TokenBucket(burst=2, rate=0)) as budget:
+        dns_server.resolve(HOST, "A")  # the DNS server reads the zone: not an API request of the account
+        once.list_hosted_zones()
+        once.list_resource_record_sets(HostedZoneId=zones.ids[ZONE])
+        with pytest.raises(ClientError) as throttled:
+            once.list_hosted_zones()
+
+    assert throttled.value.response["Error"]["Code"] == "Throttling"
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert (budget.requests, budget.throttled) == (3, 1)
+    assert budget.by_operation == {"ListHostedZones": 2, "ListResourceRecordSets": 1}
