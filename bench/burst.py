@@ -18,8 +18,8 @@ are all there at t=0.
 Printed for each: seconds from t=0 until every event is handled (when no running task is left
 without a record then, that is when every running task is published), Route53 requests,
 throttled requests, failed invocations, running tasks without a record and stopped tasks with one
-at that moment (a failed invocation's task waits for Lambda's retry or the reconciler). Takes a few minutes: per-event mode is held to
-10 Route53 requests a second, which is the point.
+at that moment (a failed invocation's task waits for Lambda's retry or the reconciler). Takes a
+few minutes: per-event mode is held to 10 Route53 requests a second, which is the point.
 """
 
 import argparse
