@@ -1,13 +1,25 @@
 """Helpers shared by the tests: task names and markers, and botocore event hooks that always come off."""
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from chalicelib.task_records.records import ownership_marker
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import FargateCluster
 
 hostname = FargateCluster.hostname
+APP_PY = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def load_app(module_name: str):
+    """app.py loaded afresh under another name, as Lambda loads it with the environment as it is now
+    (TASK_EVENTS_QUEUE_ARN set or not); the `app` module of the other tests stays as it is."""
+    spec = importlib.util.spec_from_file_location(module_name, APP_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def marker() -> list[str]:

@@ -5,9 +5,7 @@ TASK_EVENTS_QUEUE_ARN, under its own module name so the per-event app of the oth
 as it is.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from chalice.app import CloudWatchEventConfig, SQSEventConfig
@@ -15,17 +13,9 @@ from chalice.app import CloudWatchEventConfig, SQSEventConfig
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from embedded_stack.fargate import as_sqs_event
 from tests.fault_injection import failing
-from tests.helpers import hooked, hostname, marker
+from tests.helpers import hooked, hostname, load_app, marker
 
-APP_PY = Path(__file__).resolve().parent.parent / "app.py"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:task-subdomains-dev-task-events"
-
-
-def load_app(module_name: str):
-    spec = importlib.util.spec_from_file_location(module_name, APP_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

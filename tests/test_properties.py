@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embedded_stack.fargate import FargateCluster
+from embedded_stack.aws import ACCOUNT_ID, REGION
+from embedded_stack.fargate import FargateCluster, as_sqs_event
 from tests.conftest import clean_account, clear_app_caches, cluster_in_account
-from tests.helpers import hostname
+from tests.helpers import hostname, load_app
 
 START_STATES = [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"),
                 ("RUNNING", "RUNNING")]
@@ -51,12 +52,61 @@ def test_records_follow_tasks_whatever_the_event_order(fresh_cluster, lifecycles
     import app
 
     cluster = fresh_cluster()
+    tasks = run_tasks(cluster, lifecycles)
+    before_stop, after_stop = event_streams(tasks, data)
+
+    for task, (last_status, desired_status) in data.draw(st.permutations(before_stop)):
+        app.update_task_dns(cluster.event(task, last_status, desired_status), None)
+    stop_the_stopping(cluster, tasks)
+    for task, (last_status, desired_status) in data.draw(st.permutations(after_stop)):
+        app.update_task_dns(cluster.event(task, last_status, desired_status), None)
+
+    published = address_records(cluster)
+    stopped = {hostname(task) for task, lifecycle in tasks if lifecycle["stops"]}
+    assert not stopped & set(published), "a stopped task still has a record"
+
+    app.reconcile_task_dns({}, None)
+
+    assert address_records(cluster) == expected_records(tasks)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lifecycles=task_lifecycles, data=st.data())
+def test_batches_of_events_leave_exactly_the_running_tasks_published(fresh_cluster, lifecycles, data, monkeypatch):
+    # Buffered mode: the same streams, cut into batches of random sizes. Every task has an event
+    # after it reached its final state, and ECS decides, so no reconcile is needed to end exact.
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:task-events"
+    monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", queue_arn)
+    cluster = fresh_cluster()
+    buffered = load_app("app_buffered_property")
+    tasks = run_tasks(cluster, lifecycles)
+    before_stop, after_stop = event_streams(tasks, data)
+
+    def deliver(stream):
+        events = [cluster.event(task, last, desired) for task, (last, desired) in data.draw(st.permutations(stream))]
+        while events:
+            size = data.draw(st.integers(1, len(events)))
+            buffered.process_task_events(as_sqs_event(events[:size], queue_arn), None)
+            events = events[size:]
+
+    deliver(before_stop)
+    stop_the_stopping(cluster, tasks)
+    deliver(after_stop)
+
+    assert address_records(cluster) == expected_records(tasks)
+
+
+def run_tasks(cluster, lifecycles):
     tasks = []
     for index, lifecycle in enumerate(lifecycles):
         task = cluster.run_task(public_ip=f"203.0.113.{index + 1}" if lifecycle["public_ipv4"] else None,
                                 ipv6=[f"2001:db8::{index + 1}"] if lifecycle["ipv6"] else None)
         tasks.append((task, lifecycle))
+    return tasks
 
+
+def event_streams(tasks, data):
+    """(task, status) pairs delivered while the tasks run, and after the stopping ones stopped."""
     def copies(events):
         # At least once, sometimes twice: EventBridge delivers at least once.
         return [event for event in events for _ in range(data.draw(st.integers(1, 2)))]
@@ -67,21 +117,17 @@ def test_records_follow_tasks_whatever_the_event_order(fresh_cluster, lifecycles
     after_stop = [event for event, late in zip(start_events, delayed, strict=True) if late]
     after_stop += copies([(task, state) for task, lifecycle in tasks if lifecycle["stops"]
                           for state in STOP_STATES])
+    return before_stop, after_stop
 
-    for task, (last_status, desired_status) in data.draw(st.permutations(before_stop)):
-        app.update_task_dns(cluster.event(task, last_status, desired_status), None)
+
+def stop_the_stopping(cluster, tasks):
     for task, lifecycle in tasks:
         if lifecycle["stops"]:
             cluster.stop_task(task)
-    for task, (last_status, desired_status) in data.draw(st.permutations(after_stop)):
-        app.update_task_dns(cluster.event(task, last_status, desired_status), None)
 
-    published = address_records(cluster)
-    stopped = {hostname(task) for task, lifecycle in tasks if lifecycle["stops"]}
-    assert not stopped & set(published), "a stopped task still has a record"
 
-    app.reconcile_task_dns({}, None)
-
+def expected_records(tasks):
+    """{hostname: {type: values}} of exactly the running tasks with a public address."""
     expected = {}
     for index, (task, lifecycle) in enumerate(tasks):
         if lifecycle["stops"] or not (lifecycle["public_ipv4"] or lifecycle["ipv6"]):
@@ -90,4 +136,4 @@ def test_records_follow_tasks_whatever_the_event_order(fresh_cluster, lifecycles
             **({"A": [f"203.0.113.{index + 1}"]} if lifecycle["public_ipv4"] else {}),
             **({"AAAA": [f"2001:db8::{index + 1}"]} if lifecycle["ipv6"] else {}),
         }
-    assert address_records(cluster) == expected
+    return expected
