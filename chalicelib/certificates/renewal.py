@@ -66,6 +66,25 @@ def is_forced(event: Any) -> bool:
     return event.get("force") is True or (isinstance(detail, dict) and detail.get("force") is True)
 
 
+class InvalidRequest(ValueError):
+    """The invocation's payload asks for something malformed; the message shows the accepted form."""
+
+
+def requested_names(event: Any) -> tuple[str, ...]:
+    """`{"names": [...]}` (top level, or in a scheduled event's detail): renew only the certificates
+    that contain these names. Empty when the payload names none: every certificate."""
+    if not isinstance(event, dict):
+        return ()
+    detail = event.get("detail")
+    names = event.get("names", detail.get("names") if isinstance(detail, dict) else None)
+    if names is None:
+        return ()
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise InvalidRequest('"names" must be a non-empty list of certificate names, '
+                             'e.g. {"names": ["*.eu-west-2.browser.example.com"]}')
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class RenewalAdapters:
     store: CertificateStore
@@ -186,6 +205,9 @@ class CertificateRenewal:
 
 def renew_certificates(event: Any, clocks: Clocks = Clocks(), context: Any = None) -> dict[str, Any]:
     settings = RenewalSettings.from_environment()
+    names = requested_names(event)
+    if names:
+        settings = settings.restricted_to(names)
     renewal = CertificateRenewal(settings, RenewalAdapters.from_clients(settings),
                                  within_lambda_time(clocks, context))
     return renewal.run(force=is_forced(event))

@@ -6,8 +6,8 @@ Parsed at first use; every error names the variable (and the item) and says what
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.shared.configuration import ZONE_ID, ConfigurationError, required_variable
@@ -55,6 +55,20 @@ class RenewalSettings:
     @property
     def account_url_parameter(self) -> str:
         return f"/{self.workspace}/LETSENCRYPT_ACCOUNT_URL"
+
+    def restricted_to(self, names: Iterable[str]) -> "RenewalSettings":
+        """Only the certificates that contain one of these names (`{"names": [...]}`, `renew --name`).
+
+        Every name must belong to a configured certificate: a typo renews nothing, loudly.
+        """
+        wanted = {name.strip().lower().rstrip(".") for name in names}
+        configured = {domain for spec in self.certificates for domain in spec.domains}
+        unknown = sorted(wanted - configured)
+        if unknown:
+            raise ConfigurationError(
+                f"no item of CERTIFICATES contains {', '.join(unknown)} (configured: "
+                f"{'; '.join(spec.label for spec in self.certificates)})")
+        return replace(self, certificates=tuple(spec for spec in self.certificates if wanted & set(spec.domains)))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "RenewalSettings":

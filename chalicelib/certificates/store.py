@@ -84,6 +84,19 @@ class CertificateStore:
         self._client = client
 
     def load(self, spec: CertificateSpec) -> StoredCertificate | None:
+        certificate = self.load_certificate(spec)
+        if certificate is None:
+            return None
+        problems = storage_problems(certificate.fullchain_pem, self._get(spec, PRIVATE_KEY_KEY),
+                                    self._get(spec, BUNDLE_KEY), self._get(spec, METADATA_KEY), certificate.facts)
+        return StoredCertificate(fullchain_pem=certificate.fullchain_pem, facts=certificate.facts, problems=problems)
+
+    def load_certificate(self, spec: CertificateSpec) -> StoredCertificate | None:
+        """cert.pem alone, the other objects not compared (its `problems` are empty, not checked).
+
+        What a principal may read that the bucket policy keeps from key.pem and bundle.pem (the
+        operator's `task-subdomains status`). None when there is no readable cert.pem.
+        """
         body = self._get(spec, CERT_KEY)
         if body is None:
             return None
@@ -95,9 +108,7 @@ class CertificateStore:
             logger.warning("Stored cert.pem is unreadable; issuing anew", bucket=spec.bucket,
                            key=spec.key(CERT_KEY), error=str(error))
             return None
-        problems = storage_problems(fullchain, self._get(spec, PRIVATE_KEY_KEY), self._get(spec, BUNDLE_KEY),
-                                    self._get(spec, METADATA_KEY), facts)
-        return StoredCertificate(fullchain_pem=fullchain, facts=facts, problems=problems)
+        return StoredCertificate(fullchain_pem=fullchain, facts=facts)
 
     def _get(self, spec: CertificateSpec, name: str) -> bytes | None:
         try:
