@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench bench-cold-start pebble clean
+.PHONY: demo test bench bench-cold-start bench-burst pebble clean
 
 demo: $(STAMP) pebble
 	$(BIN)/python -m embedded_stack.demo
@@ -19,10 +19,17 @@ bench: $(STAMP) pebble
 bench-cold-start: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 
-$(STAMP): requirements.txt requirements-dev.txt
+# 1000 tasks start at once: per-event and buffered mode side by side, Route53 behind its token bucket.
+bench-burst: $(STAMP)
+	$(BIN)/python bench/burst.py
+
+# The last step installs the operator command `task-subdomains` (pyproject.toml) editable, so it
+# runs this checkout's code; --no-deps because the requirements files pin everything it needs.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Pebble, Let's Encrypt's test CA (Debian package), for the certificate tests and the demo.

@@ -1,0 +1,174 @@
+"""Are the stage's functions deployed, and wired to what should invoke them?
+
+The schedules of reconcile_task_dns and renew_certificates, and the task events: the per-event
+EventBridge rule of update_task_dns (filtered on the stage's CLUSTER_ARN) or, in buffered mode
+(TASK_EVENTS_QUEUE_ARN set), the queue that process_task_events reads. A stage with none of its
+functions deployed is skipped, not failed: doctor also serves before the first deployment.
+
+IAM: lambda:GetFunction, lambda:ListEventSourceMappings, events:ListRuleNamesByTarget,
+events:DescribeRule, sqs:GetQueueUrl.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.shared.aws_clients import error_code
+from infra.deployments import RENEWAL_FUNCTION
+from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
+from operator_cli.configuration import (
+    QUEUED_TASK_EVENTS_FUNCTION,
+    RECONCILE_FUNCTION,
+    TASK_EVENTS_FUNCTION,
+    TASK_EVENTS_QUEUE_VARIABLE,
+)
+
+SCHEDULED_FUNCTIONS = (RECONCILE_FUNCTION, RENEWAL_FUNCTION)
+ECS_EVENT_SOURCE = "aws.ecs"
+_NO_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    enabled: bool
+    schedule: str | None = None
+    pattern: Mapping[str, Any] | None = None
+
+    def forwards_task_events_of(self, cluster_arn: str) -> bool:
+        pattern = self.pattern or {}
+        detail = pattern.get("detail") if isinstance(pattern.get("detail"), Mapping) else {}
+        return ECS_EVENT_SOURCE in pattern.get("source", ()) and cluster_arn in detail.get("clusterArn", ())
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    arn: str
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskEventsQueue:
+    arn: str
+    exists: bool
+    mapping_states: tuple[str, ...] = ()  # of the event source mappings from the queue to the function
+    rules: tuple[Rule, ...] = ()  # rules that send events to the queue
+
+
+def expected_functions(queue_arn: str | None) -> tuple[str, ...]:
+    events = QUEUED_TASK_EVENTS_FUNCTION if queue_arn else TASK_EVENTS_FUNCTION
+    return (events, *SCHEDULED_FUNCTIONS)
+
+
+def deployment_checks(stage: str, names: Mapping[str, str], found: Mapping[str, DeployedFunction | None],
+                      cluster_arn: str, queue: TaskEventsQueue | None) -> list[Check]:
+    """names: function -> deployed name, for the functions expected_functions() lists."""
+    if not any(found.values()):
+        return [Check(SKIP, "functions", f"stage {stage}",
+                      f"not deployed (no {', '.join(names.values())}): the deployed functions were not checked")]
+    checks = []
+    for function, name in names.items():
+        deployed = found.get(function)
+        if deployed is None:
+            checks.append(Check(FAIL, "functions", name, f"not deployed: `chalice deploy --stage {stage}`"))
+        elif function in SCHEDULED_FUNCTIONS:
+            checks.append(_schedule_check(deployed, stage))
+        elif function == TASK_EVENTS_FUNCTION:
+            checks.append(_event_rule_check(deployed, cluster_arn, stage))
+        else:
+            checks += _queue_checks(deployed, queue, cluster_arn, stage)
+    return checks
+
+
+def _schedule_check(deployed: DeployedFunction, stage: str) -> Check:
+    schedules = [rule for rule in deployed.rules if rule.schedule]
+    enabled = [rule for rule in schedules if rule.enabled]
+    if enabled:
+        return Check(OK, "schedule", deployed.name, f"deployed; runs on {enabled[0].schedule} (rule {enabled[0].name})")
+    if schedules:
+        return Check(FAIL, "schedule", deployed.name, f"its schedule rule {schedules[0].name} is disabled: "
+                     f"`aws events enable-rule --name {schedules[0].name}`")
+    return Check(FAIL, "schedule", deployed.name,
+                 f"deployed, but no schedule invokes it: `chalice deploy --stage {stage}`")
+
+
+def _event_rule_check(deployed: DeployedFunction, cluster_arn: str, stage: str) -> Check:
+    patterns = [rule for rule in deployed.rules if rule.pattern is not None]
+    matching = [rule for rule in patterns if rule.forwards_task_events_of(cluster_arn)]
+    if any(rule.enabled for rule in matching):
+        return Check(OK, "task-events", deployed.name, f"deployed; rule {matching[0].name} sends it the task events "
+                     f"of {cluster_arn}")
+    if matching:
+        return Check(FAIL, "task-events", deployed.name, f"its rule {matching[0].name} is disabled: no task gets a "
+                     f"name until reconcile runs; `aws events enable-rule --name {matching[0].name}`")
+    if patterns:
+        return Check(FAIL, "task-events", deployed.name,
+                     f"its rule {patterns[0].name} does not forward the task events of {cluster_arn}: chalice reads "
+                     f"CLUSTER_ARN when it deploys; `chalice deploy --stage {stage}` with CLUSTER_ARN set in the stage")
+    return Check(FAIL, "task-events", deployed.name, f"deployed, but no rule sends it task events: "
+                 f"`chalice deploy --stage {stage}`")
+
+
+def _queue_checks(deployed: DeployedFunction, queue: TaskEventsQueue | None, cluster_arn: str,
+                  stage: str) -> list[Check]:
+    if queue is None or not queue.exists:
+        arn = queue.arn if queue else "?"
+        return [Check(FAIL, "task-events", deployed.name, f"its queue {arn} ({TASK_EVENTS_QUEUE_VARIABLE}) does not "
+                      "exist: create it (infra) or fix the variable, then redeploy")]
+    checks = []
+    if "Enabled" in queue.mapping_states:
+        checks.append(Check(OK, "task-events", deployed.name, f"deployed; reads task events from {queue.arn}"))
+    elif queue.mapping_states:
+        checks.append(Check(FAIL, "task-events", deployed.name,
+                            f"its event source mapping from {queue.arn} is {queue.mapping_states[0]}, not Enabled: "
+                            "enable it (`aws lambda update-event-source-mapping --enabled`)"))
+    else:
+        checks.append(Check(FAIL, "task-events", deployed.name, f"nothing delivers {queue.arn} to it: "
+                            f"`chalice deploy --stage {stage}` with {TASK_EVENTS_QUEUE_VARIABLE} set in the stage"))
+    if not any(rule.enabled and rule.forwards_task_events_of(cluster_arn) for rule in queue.rules):
+        checks.append(Check(WARN, "task-events-queue", queue.arn, f"no enabled EventBridge rule sends the task "
+                            f"events of {cluster_arn} to the queue: tasks get names only when reconcile runs"))
+    return checks
+
+
+class DeploymentReader:
+    def __init__(self, lambda_client, events_client, sqs_client):
+        self._lambda = lambda_client
+        self._events = events_client
+        self._sqs = sqs_client
+
+    def function(self, name: str) -> DeployedFunction | None:
+        try:
+            configuration = self._lambda.get_function(FunctionName=name)["Configuration"]
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            return None
+        arn = configuration["FunctionArn"]
+        return DeployedFunction(name, arn, self.rules_targeting(arn))
+
+    def rules_targeting(self, target_arn: str) -> tuple[Rule, ...]:
+        pages = self._events.get_paginator("list_rule_names_by_target").paginate(TargetArn=target_arn)
+        rules = []
+        for rule_name in (name for page in pages for name in page["RuleNames"]):
+            rule = self._events.describe_rule(Name=rule_name)
+            pattern = rule.get("EventPattern")
+            rules.append(Rule(rule_name, rule.get("State") == "ENABLED", rule.get("ScheduleExpression"),
+                              json.loads(pattern) if pattern else None))
+        return tuple(rules)
+
+    def queue(self, queue_arn: str, function_name: str) -> TaskEventsQueue:
+        account, name = queue_arn.split(":")[4], queue_arn.split(":")[5]
+        try:
+            self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        except ClientError as error:
+            if error_code(error) not in _NO_QUEUE:
+                raise
+            return TaskEventsQueue(queue_arn, exists=False)
+        mappings = self._lambda.list_event_source_mappings(EventSourceArn=queue_arn, FunctionName=function_name)
+        states = tuple(m.get("State", "") for m in mappings.get("EventSourceMappings", []))
+        return TaskEventsQueue(queue_arn, True, states, self.rules_targeting(queue_arn))

@@ -1,0 +1,115 @@
+"""The command's readable output. Pure functions of the reports; `--json` prints the reports' as_dict()."""
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from operator_cli.certificate_status import STORED_OBJECTS, CertificateStatus
+from operator_cli.checks import Check
+from operator_cli.status import StatusReport
+from operator_cli.task_status import TaskRecordsStatus
+
+STATE_WORDS = {
+    "ok": "ok",
+    "names-differ": "NAMES DIFFER (the next run issues one for the configured names)",
+    "expiring": "EXPIRES SOON",
+    "expired": "EXPIRED",
+    "unusable": "UNUSABLE (the stored objects disagree)",
+    "missing": "MISSING",
+}
+
+
+def status_text(report: StatusReport) -> str:
+    lines = ["Certificates"]
+    for certificate in report.certificates:
+        lines += _certificate_lines(certificate)
+    lines.append("")
+    lines += _task_record_lines(report.task_records)
+    if report.notes:
+        lines.append("")
+        lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def _certificate_lines(status: CertificateStatus) -> list[str]:
+    lines = [f"  {', '.join(status.domains)}: {STATE_WORDS.get(status.state, status.state)}"]
+    if status.serial is None:
+        lines.append(f"    stored at   {status.location} (nothing there)")
+    else:
+        lines.append(f"    serial      {status.serial}")
+        if set(status.names) != set(status.domains):
+            lines.append(f"    names       {', '.join(status.names)}")
+        lines.append(f"    not after   {_moment(status.not_after)}  ({_days(status.days_left)})")
+        compared = "all four agree" if status.objects_compared else "only cert.pem read"
+        if status.problems:
+            compared = "; ".join(status.problems)
+        lines.append(f"    stored at   {status.location} ({', '.join(STORED_OBJECTS)}: {compared})")
+    if status.due:
+        lines.append(f"    due now     {status.due_reason}: renew_certificates issues on its next run "
+                     "(or `task-subdomains renew`)")
+    else:
+        lines.append(f"    renews at   {_moment(status.renew_at)}  ({status.renew_rule})")
+    return lines
+
+
+def _task_record_lines(records: TaskRecordsStatus) -> list[str]:
+    lines = [f"Task records under {records.domain_prefix} (zone {records.zone_id}, owner {records.owner_id})"]
+    lines.append(f"  running, with a record: {len(records.with_record)}")
+    for task in records.with_record:
+        published = "" if task.in_sync else f"  (published {', '.join(task.published) or 'nothing'}: " \
+                                             "the next reconcile corrects it)"
+        lines.append(f"    {task.hostname}  {', '.join(task.addresses)}{published}")
+    lines.append(f"  running, without a record: {len(records.without_record)}")
+    for task in records.without_record:
+        lines.append(f"    {task.hostname or task.task_arn}: {task.reason}")
+    lines.append(f"  owned records without a running task: {len(records.orphaned)}"
+                 + (" (the next reconcile deletes them)" if records.orphaned else ""))
+    lines += [f"    {name}" for name in records.orphaned]
+    lines.append(f"  foreign records under the prefix: {len(records.foreign)}"
+                 + (" (never touched)" if records.foreign else ""))
+    lines += [f"    {name.hostname}  {', '.join(name.types)}" for name in records.foreign]
+    return lines
+
+
+def checks_text(checks: Iterable[Check]) -> str:
+    return "\n".join(f"{check.level:<5} {check.check:<20} {check.subject}: {check.message}" for check in checks)
+
+
+def reconcile_text(result: Mapping[str, Any]) -> str:
+    plan = result.get("plan", {})
+    if result.get("dry_run"):
+        lines = ["dry run: nothing changed; reconcile would"]
+        for action, key in (("create", "created"), ("update", "updated"), ("delete", "deleted")):
+            names = plan.get(action, [])
+            lines.append(f"  {action} {result.get(key, len(names))}" + (f": {', '.join(names)}" if names else ""))
+        lines.append(f"  leave {result.get('skipped_foreign', 0)} foreign name(s) alone")
+        return "\n".join(lines)
+    return (f"created {result.get('created', 0)}, updated {result.get('updated', 0)}, "
+            f"deleted {result.get('deleted', 0)}, left {result.get('skipped_foreign', 0)} foreign name(s) alone, "
+            f"in {result.get('calls', 0)} Route53 call(s)")
+
+
+def renewal_text(result: Mapping[str, Any]) -> str:
+    lines = []
+    for label, outcome in result.items():
+        if not isinstance(outcome, Mapping):
+            lines.append(f"{label}: {outcome}")
+        elif outcome.get("outcome") == "issued":
+            lines.append(f"{label}: issued, serial {outcome.get('serial')}, not after {outcome.get('not_after')}")
+        elif outcome.get("outcome") == "not-due":
+            lines.append(f"{label}: not due; renews at {outcome.get('renew_at')} (--force to renew now)")
+        else:
+            lines.append(f"{label}: {outcome.get('outcome')}" + (f": {outcome['error']}" if "error" in outcome else ""))
+    return "\n".join(lines)
+
+
+def _moment(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def _days(days: float | None) -> str:
+    if days is None:
+        return "-"
+    if days < 0:
+        return f"expired {int(-days)} days ago"
+    return f"{int(days)} days left"

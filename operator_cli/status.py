@@ -1,0 +1,62 @@
+"""`status`: each certificate, and the task records, as the functions see them.
+
+IAM: s3:GetObject on <bucket>/<prefix>* (cert.pem at least) and s3:ListBucket; ecs:ListTasks,
+ecs:DescribeTasks; ec2:DescribeNetworkInterfaces; route53:ListResourceRecordSets.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.certificates.settings import RenewalSettings
+from chalicelib.certificates.store import CertificateStore
+from chalicelib.shared.route53 import Route53Zone
+from chalicelib.task_records.ecs import EcsTasks
+from chalicelib.task_records.events import network_interface_id
+from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.settings import TaskDnsSettings
+from operator_cli.certificate_status import CertificateStatus, read_certificate_status
+from operator_cli.renewal_information import RenewalInformation
+from operator_cli.task_status import TaskRecordsStatus, task_records_status
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    certificates: tuple[CertificateStatus, ...]
+    task_records: TaskRecordsStatus
+    notes: tuple[str, ...] = ()
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(certificate.needs_attention for certificate in self.certificates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"needs_attention": self.needs_attention,
+                "certificates": [c.as_dict() for c in self.certificates],
+                "task_records": self.task_records.as_dict(), "notes": list(self.notes)}
+
+
+def read_status(task_dns: TaskDnsSettings, renewal: RenewalSettings, client: Callable[[str], Any],
+                now: datetime, renewal_information: Callable[[str], RenewalInformation] = RenewalInformation
+                ) -> StatusReport:
+    ari = renewal_information(renewal.directory_url)
+    store = CertificateStore(client("s3"))
+    certificates = tuple(read_certificate_status(spec, store, now, ari.renewal_time) for spec in renewal.certificates)
+    notes = [f"ACME renewal information unavailable ({problem}): renewal times follow the lifetime rule, as the "
+             "function's would" for problem in dict.fromkeys(ari.problems)]
+    if any(not c.objects_compared for c in certificates):
+        notes.append("key.pem and bundle.pem are not readable with these credentials (the bucket policy keeps them "
+                     "for the renewal and task roles): only cert.pem was read, the four objects were not compared")
+    return StatusReport(certificates, read_task_records(task_dns, client), tuple(notes))
+
+
+def read_task_records(settings: TaskDnsSettings, client: Callable[[str], Any]) -> TaskRecordsStatus:
+    # The zone first, as the reconciler reads it: a task that starts in between shows as "not
+    # published yet" rather than its record as "without a running task".
+    existing = Route53Zone(client("route53"), settings.hosted_zone_id).record_sets_under(settings.domain_prefix)
+    tasks = EcsTasks(client("ecs"), settings.cluster_arn).running_tasks()
+    eni_ids = [eni for eni in (network_interface_id(t.attachments) for t in tasks) if eni]
+    addresses = NetworkInterfaces(client("ec2")).public_addresses_of(eni_ids) if eni_ids else {}
+    return task_records_status(tasks, addresses, existing, settings.domain_prefix, settings.hosted_zone_id,
+                               settings.record_owner_id)

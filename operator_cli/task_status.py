@@ -1,0 +1,117 @@
+"""What `status` says about task records. The classification is a pure function.
+
+It uses the reconciler's own notion of which tasks should have a name (`desired_addresses`) and
+the functions' own ownership rule (`name_ownership`), so it shows what `reconcile_task_dns` would
+see: running tasks with a record, running tasks without one (and why), owned records whose task
+no longer runs (the next reconcile deletes them) and foreign records under the prefix (never touched).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.shared.route53 import RecordSet
+from chalicelib.task_records.arns import hostname_for_task, task_id_from_arn
+from chalicelib.task_records.ecs import TaskStatus
+from chalicelib.task_records.events import is_starting_or_running, network_interface_id
+from chalicelib.task_records.reconcile import desired_addresses
+from chalicelib.task_records.records import ADDRESS_TYPES, TaskAddresses, name_ownership
+
+
+@dataclass(frozen=True)
+class TaskWithRecord:
+    hostname: str
+    addresses: tuple[str, ...]  # what the task has
+    published: tuple[str, ...]  # what the zone says
+
+    @property
+    def in_sync(self) -> bool:
+        return sorted(self.addresses) == sorted(self.published)
+
+
+@dataclass(frozen=True)
+class TaskWithoutRecord:
+    task_arn: str
+    hostname: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ForeignName:
+    hostname: str
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskRecordsStatus:
+    domain_prefix: str
+    zone_id: str
+    owner_id: str
+    with_record: tuple[TaskWithRecord, ...] = ()
+    without_record: tuple[TaskWithoutRecord, ...] = ()
+    orphaned: tuple[str, ...] = ()  # our names with no running task that should have them
+    foreign: tuple[ForeignName, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "domain_prefix": self.domain_prefix, "zone_id": self.zone_id, "owner_id": self.owner_id,
+            "running_with_record": [{"hostname": t.hostname, "addresses": list(t.addresses),
+                                     "published": list(t.published), "in_sync": t.in_sync} for t in self.with_record],
+            "running_without_record": [{"task_arn": t.task_arn, "hostname": t.hostname, "reason": t.reason}
+                                       for t in self.without_record],
+            "owned_without_running_task": list(self.orphaned),
+            "foreign": [{"hostname": f.hostname, "types": list(f.types)} for f in self.foreign],
+        }
+
+
+def task_records_status(tasks: Iterable[TaskStatus], addresses_by_eni: Mapping[str, TaskAddresses],
+                        existing: Iterable[RecordSet], domain_prefix: str, zone_id: str,
+                        owner_id: str) -> TaskRecordsStatus:
+    """tasks: as EcsTasks.running_tasks() lists them; those ECS no longer wants running are left out."""
+    tasks = [task for task in tasks if task.desired_status == "RUNNING"]
+    by_name: dict[str, list[RecordSet]] = defaultdict(list)
+    for record_set in existing:
+        by_name[record_set.name].append(record_set)
+    ownership = {name: name_ownership(sets, owner_id) for name, sets in by_name.items()}
+    desired = desired_addresses(tasks, addresses_by_eni, domain_prefix)
+
+    with_record, without_record = [], []
+    for task in sorted(tasks, key=lambda t: t.task_arn):
+        task_id = task_id_from_arn(task.task_arn)
+        hostname = hostname_for_task(task_id, domain_prefix) if task_id else None
+        owner = ownership.get(hostname or "", "free")
+        if hostname in desired and owner == "ours":
+            with_record.append(TaskWithRecord(hostname, _addresses(desired[hostname]), _published(by_name[hostname])))
+        else:
+            without_record.append(TaskWithoutRecord(task.task_arn, hostname, _why_no_record(
+                task, hostname, owner, hostname in desired)))
+    orphaned = tuple(sorted(name for name, owner in ownership.items() if owner == "ours" and name not in desired))
+    foreign = tuple(ForeignName(name, tuple(sorted({r.type for r in by_name[name]})))
+                    for name, owner in sorted(ownership.items()) if owner == "foreign")
+    return TaskRecordsStatus(domain_prefix, zone_id, owner_id, tuple(with_record), tuple(without_record),
+                             orphaned, foreign)
+
+
+def _why_no_record(task: TaskStatus, hostname: str | None, owner: str, has_address: bool) -> str:
+    if hostname is None:
+        return "its task id is not one lower-case DNS label: no record is ever written for it"
+    if not is_starting_or_running(task.desired_status, task.last_status):
+        return f"{task.last_status or 'unknown state'}: its network interface has no address yet"
+    eni_id = network_interface_id(task.attachments)
+    if not has_address:
+        if eni_id is None:
+            return "no network interface (awsvpc networking?)"
+        return "no public IP: run it in a public subnet with assignPublicIp ENABLED, or give it IPv6"
+    if owner == "foreign":
+        return "the name holds records that are not ours: they are never overwritten"
+    return "not published yet: update_task_dns has not written it; the next reconcile will"
+
+
+def _addresses(addresses: TaskAddresses) -> tuple[str, ...]:
+    return (*addresses.for_type("A"), *addresses.for_type("AAAA"))
+
+
+def _published(record_sets: Iterable[RecordSet]) -> tuple[str, ...]:
+    by_type = {r.type: sorted(r.values) for r in record_sets if r.type in ADDRESS_TYPES}
+    return tuple(value for record_type in ADDRESS_TYPES for value in by_type.get(record_type, ()))
