@@ -4,7 +4,9 @@ Issues `*.<prefix>` and `<prefix>` from Pebble by real DNS-01, starts three simu
 tasks whose ENIs have public IPs on loopback addresses, sends their RUNNING events through
 update_task_dns, resolves their names through the DNS server, serves HTTPS on one task address
 with the issued key and chain, connects *by hostname* verifying against Pebble's root, then stops
-the tasks and shows their names gone. Exits non-zero if any step fails.
+the tasks and shows their names gone; last, what an operator sees: `task-subdomains status` while
+the tasks run, `doctor` at the end (and `doctor --fix` for the zone's negative-caching TTL). Exits
+non-zero if any step fails.
 
     .venv/bin/python -m embedded_stack.demo [--verbose]
 """
@@ -26,11 +28,13 @@ from dnslib import RCODE
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from embedded_stack.fargate import FargateCluster
 from embedded_stack.stack import LocalStack, environment, running_local_stack
+from embedded_stack.zone_soa import give_route53_default_soa
 
 DOMAIN_PREFIX = "demo.browser.example.com"
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/demo-sessions"
 BUCKET = "task-subdomains-demo-certs"
 TASK_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+STEPS = 9
 
 
 class DemoFailed(RuntimeError):
@@ -38,7 +42,7 @@ class DemoFailed(RuntimeError):
 
 
 def step(number: int, text: str) -> None:
-    print(f"\n[{number}/7] {text}", flush=True)
+    print(f"\n[{number}/{STEPS}] {text}", flush=True)
 
 
 def detail(text: str) -> None:
@@ -60,7 +64,12 @@ def run(stack: LocalStack) -> None:
     cluster = FargateCluster(CLUSTER_ARN)
     cluster.use_long_task_arns(True)  # task/<cluster>/<id>, the format ECS uses today
     s3, sns = boto3.client("s3"), boto3.client("sns")
+    give_route53_default_soa(boto3.client("route53"), cluster.zone_id)  # what a new Route53 zone has
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    # As infra/supporting-resources.yaml creates it: versioned, public access blocked.
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     topic = sns.create_topic(Name="task-subdomains-demo")["TopicArn"]
     certificates = [{"domains": [f"*.{DOMAIN_PREFIX}", DOMAIN_PREFIX], "zoneId": cluster.zone_id,
                      "certStorageBucketName": BUCKET, "certStoragePrefix": f"{DOMAIN_PREFIX}/",
@@ -114,7 +123,10 @@ def run(stack: LocalStack) -> None:
     detail(f"connected to {resolved}:{port} as {hostname}: {version}, certificate verified")
     detail(f"certificate names: {', '.join(names)}; server said: {reply.splitlines()[-1]!r}")
 
-    step(7, "Tasks stop; their STOPPED events remove the names")
+    step(7, "What an operator sees while the tasks run")
+    check(operator("status") == 0, "task-subdomains status reports a problem")
+
+    step(8, "Tasks stop; their STOPPED events remove the names")
     for task, hostname, _ in tasks:
         cluster.stop_task(task)
         outcome = app.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
@@ -122,6 +134,20 @@ def run(stack: LocalStack) -> None:
         rcode = RCODE.get(stack.dns.query(hostname, "A").header.rcode)
         check(rcode == "NXDOMAIN", f"{hostname} still answers ({rcode})")
         detail(f"{hostname}  {rcode}")
+
+    step(9, "task-subdomains doctor: the set-up, checked; --fix shortens how long 'no such name' is cached")
+    check(operator("doctor") == 0, "task-subdomains doctor found a failure")
+    check(operator("doctor", "--fix") == 0, "task-subdomains doctor --fix found a failure")
+
+
+def operator(*arguments: str) -> int:
+    """Runs `task-subdomains <arguments>` in this process (same environment), printing its output; its exit code."""
+    # Imported here, like app: the app's logger reads POWERTOOLS_LOG_LEVEL when it is first imported.
+    from operator_cli.cli import main as task_subdomains
+
+    print(f"\n$ task-subdomains {' '.join(arguments)}", flush=True)
+    code = task_subdomains.main(args=list(arguments), prog_name="task-subdomains", standalone_mode=False)
+    return code or 0
 
 
 @contextmanager
