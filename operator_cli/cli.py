@@ -23,10 +23,16 @@ from chalicelib.certificates.renewal import Clocks, InvalidRequest, RenewalFaile
 from chalicelib.shared.aws_clients import client as app_client
 from chalicelib.shared.configuration import ConfigurationError
 from chalicelib.shared.logs import logger
-from infra.deployments import CHALICE_DIR, RENEWAL_FUNCTION
+from infra.deployments import RENEWAL_FUNCTION
 from operator_cli.ca_identity import fetch_directory
 from operator_cli.checks import any_failed
-from operator_cli.configuration import RECONCILE_FUNCTION, OperatorConfig, StageConfigError, load_operator_config
+from operator_cli.configuration import (
+    RECONCILE_FUNCTION,
+    OperatorConfig,
+    StageConfigError,
+    default_chalice_dir,
+    load_operator_config,
+)
 from operator_cli.doctor import Doctor, describe_aws_error
 from operator_cli.invoke import (
     InvocationFailed,
@@ -55,7 +61,7 @@ class Runtime:
     clocks: Clocks = Clocks()
     fetch_directory: Callable[[str], Any] = fetch_directory
     renewal_information: Callable[[str], RenewalInformation] = RenewalInformation
-    chalice_dir: Path = CHALICE_DIR
+    chalice_dir: Path | None = None  # None: default_chalice_dir(the current directory)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class Session:
     stage: str | None
 
     def config(self) -> OperatorConfig:
-        return load_operator_config(self.stage, os.environ, self.runtime.chalice_dir)
+        chalice_dir = self.runtime.chalice_dir or default_chalice_dir(Path.cwd())
+        return load_operator_config(self.stage, os.environ, chalice_dir)
 
 
 class CannotTell(click.ClickException):
@@ -121,8 +128,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--stage", metavar="NAME", help="Read this stage's variables from .chalice/config.json; variables "
-              "set in the environment override them. Without it: the environment alone.")
+@click.option("--stage", metavar="NAME", help="Read this stage's variables from .chalice/config.json (of the current "
+              "directory, else of this checkout); variables set in the environment override them. Without it: the "
+              "environment alone.")
 @click.pass_context
 def main(ctx: click.Context, stage: str | None) -> None:
     """Operate task-subdomains: certificates, task records, and the set-up around them.

@@ -58,6 +58,13 @@ class OperatorConfig:
         return f"{self.app_name}-{self.stage}-{function}"
 
 
+def default_chalice_dir(cwd: Path) -> Path:
+    """The project in the current directory, as for `chalice`; else the checkout this code runs from
+    (the editable install `make` does)."""
+    here = cwd / ".chalice"
+    return here if (here / "config.json").exists() else CHALICE_DIR
+
+
 def load_operator_config(stage: str | None, environ: Mapping[str, str], chalice_dir: Path = CHALICE_DIR
                          ) -> OperatorConfig:
     if stage is None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.deployments import load_config
-from operator_cli.configuration import load_operator_config
+from infra.deployments import CHALICE_DIR, load_config
+from operator_cli.configuration import default_chalice_dir, load_operator_config
 from tests.cli_support import run, set_up_deployment
 
 TASK_DNS_BAD = [("CLUSTER_ARN", "users"), ("HOSTED_ZONE_ID", "not a zone"), ("DOMAIN_PREFIX", "not a name!")]
@@ -83,3 +83,11 @@ def test_the_console_script_is_installed_in_the_venv():
 
     assert result.returncode == 0, result.stderr
     assert all(command in result.stdout for command in ("status", "doctor", "renew", "reconcile"))
+
+
+def test_the_stage_is_read_from_the_project_in_the_current_directory_first(tmp_path):
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text("{}")
+
+    assert default_chalice_dir(tmp_path) == tmp_path / ".chalice"
+    assert default_chalice_dir(tmp_path / "elsewhere") == CHALICE_DIR
