@@ -14,6 +14,7 @@ from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import DOMAIN_PREFIX
 from operator_cli.certificate_status import EXPIRY_ATTENTION
 from operator_cli.cli import Runtime
+from operator_cli.renewal_information import RenewalInformation
 from tests.cli_support import BUCKET, run, set_up_deployment
 from tests.fault_injection import failing
 from tests.helpers import hooked
@@ -112,3 +113,18 @@ def test_task_records_show_what_reconcile_would_see(deployment, cluster, app_mod
     assert records["owned_without_running_task"] == [f"gone0001.{DOMAIN_PREFIX}"]
     assert records["foreign"] == [{"hostname": f"handmade.{DOMAIN_PREFIX}", "types": ["CNAME"]}]
     assert records["owner_id"] == settings.record_owner_id
+
+
+def test_renewal_information_that_cannot_be_had_means_the_lifetime_rule_and_says_why(deployment, runtime):
+    assert run("renew", "--local", "--force", runtime=runtime).exit_code == 0
+    fullchain = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"{DOMAIN_PREFIX}/cert.pem")["Body"].read().decode()
+    # Connection refused at once: nothing listens on port 1.
+    unreachable = RenewalInformation("https://127.0.0.1:1/dir")
+
+    assert unreachable.renewal_time(fullchain) is None
+    assert len(unreachable.problems) == 1
+
+    result = run("status", "--json", runtime=replace(runtime, renewal_information=lambda url: unreachable))
+    document = json.loads(result.stdout)
+    assert document["certificates"][0]["renew_rule"] == "share of the lifetime left"
+    assert any("renewal information unavailable" in note for note in document["notes"])
