@@ -1,22 +1,26 @@
 """Regenerate every file derived from .chalice/config.json (`make policies`).
 
-python -m infra           write .chalice/policy-<stage>-<function>.json and infra/chalice-merge-<stage>.json
-python -m infra --check   write nothing; exit 1 and name the files that are out of date
+python -m infra                    write .chalice/policy-<stage>-<function>.json and infra/chalice-merge-<stage>.json
+python -m infra --check            write nothing; exit 1 and name the files that are out of date
+python -m infra --project-dir DIR  the same for the project in DIR (its .chalice/config.json and
+                                   infra/supporting-resources.yaml) instead of this repository
 """
 
+import argparse
 import sys
 from pathlib import Path
 
-from infra.deployments import CHALICE_DIR, PROJECT_DIR, load_config
+from infra.deployments import PROJECT_DIR, load_config
 from infra.iam_policies import policy_files
-from infra.merge_templates import INFRA_DIR, load_base_template, merge_template_files
+from infra.merge_templates import BASE_TEMPLATE, load_base_template, merge_template_files
 
 
-def generated_files() -> dict[Path, str]:
-    config = load_config()
-    files = {CHALICE_DIR / name: content for name, content in policy_files(config).items()}
-    files.update({INFRA_DIR / name: content
-                  for name, content in merge_template_files(config, load_base_template()).items()})
+def generated_files(project_dir: Path = PROJECT_DIR) -> dict[Path, str]:
+    chalice_dir, infra_dir = project_dir / ".chalice", project_dir / "infra"
+    config = load_config(chalice_dir)
+    files = {chalice_dir / name: content for name, content in policy_files(config).items()}
+    base = load_base_template(infra_dir / BASE_TEMPLATE.name)
+    files.update({infra_dir / name: content for name, content in merge_template_files(config, base).items()})
     return files
 
 
@@ -25,15 +29,20 @@ def stale_files(files: dict[Path, str]) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    files = generated_files()
+    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project (default: this one)")
+    arguments = parser.parse_args(argv)
+    project_dir = arguments.project_dir.resolve()
+    files = generated_files(project_dir)
     stale = stale_files(files)
-    if "--check" in argv:
+    if arguments.check:
         for path in stale:
-            print(f"out of date: {path.relative_to(PROJECT_DIR)} (run `make policies`)")
+            print(f"out of date: {path.relative_to(project_dir)} (run `make policies`)")
         return 1 if stale else 0
     for path in stale:
         path.write_text(files[path])
-        print(f"wrote {path.relative_to(PROJECT_DIR)}")
+        print(f"wrote {path.relative_to(project_dir)}")
     return 0
 
 

@@ -11,9 +11,10 @@ import json
 from collections.abc import Iterable
 
 from infra.deployments import (
+    PROCESS_TASK_EVENTS,
     RENEWAL_FUNCTION,
     TASK_DNS_FUNCTIONS,
-    TASK_EVENTS_FUNCTION,
+    UPDATE_TASK_DNS,
     DeploymentConfigError,
     FunctionDeployment,
     function_deployments,
@@ -27,6 +28,10 @@ RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
 TASK_RECORD_TYPES = ("A", "AAAA", "TXT")
 CHALLENGE_RECORD_TYPES = ("TXT",)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# What Lambda's SQS event source mapping does with the function's role: read the queue's
+# attributes, receive batches, delete what the function handled. A failed batch is left to the
+# visibility timeout, so no ChangeMessageVisibility.
+QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
 def policy_document(deployment: FunctionDeployment) -> dict:
@@ -74,14 +79,7 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
             "Resource": where.arn("ecs", "task/*"),
             "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
         },
-        {
-            # ListTasks cannot be scoped by resource ARN; the ecs:cluster condition scopes it.
-            "Sid": "ListClusterTasks",
-            "Effect": "Allow",
-            "Action": "ecs:ListTasks",
-            "Resource": "*",
-            "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
-        },
+        *list_tasks_statements(deployment),
         {
             # EC2 Describe* actions support no resource-level permissions.
             "Sid": "ReadTaskNetworkInterfaces",
@@ -90,7 +88,17 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
             "Resource": "*",
         },
         *failed_events_statements(deployment),
+        *task_events_queue_statements(deployment),
     ]
+
+
+def list_tasks_statements(deployment: FunctionDeployment) -> list[dict]:
+    if deployment.function == PROCESS_TASK_EVENTS:
+        # It describes the tasks its events name, and never lists the cluster.
+        return []
+    # ListTasks cannot be scoped by resource ARN; the ecs:cluster condition scopes it.
+    return [{"Sid": "ListClusterTasks", "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*",
+             "Condition": {"ArnEquals": {"ecs:cluster": deployment.task_dns.cluster_arn}}}]
 
 
 def never_write_names(zone: str, sid: str, pattern: str) -> dict:
@@ -100,12 +108,21 @@ def never_write_names(zone: str, sid: str, pattern: str) -> dict:
 
 
 def failed_events_statements(deployment: FunctionDeployment) -> list[dict]:
-    if deployment.function != TASK_EVENTS_FUNCTION:
+    if deployment.function != UPDATE_TASK_DNS:
         return []
     # Lambda sends the events update_task_dns still failed on after its async retries to the
     # queue with the function's own role (the on-failure destination, supporting-resources.yaml).
     queue = deployment.location.arn("sqs", deployment.failed_events_queue)
     return [{"Sid": "RecordFailedTaskEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue}]
+
+
+def task_events_queue_statements(deployment: FunctionDeployment) -> list[dict]:
+    if deployment.function != PROCESS_TASK_EVENTS:
+        return []
+    # Lambda's event source mapping polls the stage's queue (TASK_EVENTS_QUEUE_ARN) with the
+    # function's own role. Nothing else: the queue's dead-letter queue is fed by SQS itself.
+    return [{"Sid": "ConsumeTaskEvents", "Effect": "Allow", "Action": list(QUEUE_CONSUMER_ACTIONS),
+             "Resource": deployment.task_events_queue_arn}]
 
 
 def renewal_statements(deployment: FunctionDeployment) -> list[dict]:

@@ -11,8 +11,11 @@ mistake in the generator (or a hand edit of a policy file) shows up as a violati
 - ChangeResourceRecordSets only under ForAllValues conditions on both the normalized record
   names and the record types: names under DOMAIN_PREFIX and A/AAAA/TXT for the DNS functions,
   exactly the `_acme-challenge.<name>` names of the configured certificates and TXT for renewal.
-- ECS calls only with the ecs:cluster condition naming CLUSTER_ARN.
-- sqs:SendMessage only for update_task_dns, only on its failed-events queue.
+- ECS calls only with the ecs:cluster condition naming CLUSTER_ARN; ecs:ListTasks not at all for
+  process_task_events, which describes the tasks its events name and never lists the cluster.
+- sqs:SendMessage only for update_task_dns, only on its failed-events queue; sqs:ReceiveMessage,
+  DeleteMessage and GetQueueAttributes only for process_task_events, only on the stage's
+  TASK_EVENTS_QUEUE_ARN.
 
 Those rules read Allow statements alone. A pattern like `*.<prefix>` still matches more than
 task names (IAM's `*` matches dots and backslashes too), and only Deny statements take that
@@ -29,7 +32,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.deployments import RENEWAL_FUNCTION, TASK_DNS_FUNCTIONS, TASK_EVENTS_FUNCTION, FunctionDeployment
+from infra.deployments import (
+    PROCESS_TASK_EVENTS,
+    RENEWAL_FUNCTION,
+    TASK_DNS_FUNCTIONS,
+    UPDATE_TASK_DNS,
+    FunctionDeployment,
+)
 
 RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
@@ -39,6 +48,8 @@ TASK_ID = "0123456789abcdef0123456789abcdef"
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource", "Condition"}
 # Read-only actions that IAM cannot scope to a resource (their conditions scope them instead).
 UNSCOPABLE_READS = {"ec2:DescribeNetworkInterfaces", "ecs:ListTasks"}
+# What Lambda's SQS event source mapping needs of the function's role, and no more.
+QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 _WILDCARDS = ("*", "?")
 
 ConditionCheck = Callable[[Mapping[str, Any]], list[str]]
@@ -261,9 +272,14 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         "ecs:DescribeTasks": Grant(lambda resource: resource.startswith(tasks), on_cluster),
         "ecs:ListTasks": Grant(equals("*"), on_cluster),
     }
-    if deployment.function == TASK_EVENTS_FUNCTION:
+    if deployment.function == UPDATE_TASK_DNS:
         # Lambda's on-failure destination sends with the function's role, to this queue only.
         grants["sqs:SendMessage"] = Grant(equals(where.arn("sqs", deployment.failed_events_queue)))
+    if deployment.function == PROCESS_TASK_EVENTS:
+        # Batches of named tasks: it never lists the cluster. Lambda polls the stage's queue with
+        # the function's role: that queue only, and only to consume it.
+        del grants["ecs:ListTasks"]
+        grants.update({action: Grant(equals(deployment.task_events_queue_arn)) for action in QUEUE_CONSUMER_ACTIONS})
     return grants
 
 

@@ -1,24 +1,38 @@
-"""Run the chalice and cfn-lint CLIs on a throwaway copy of the project.
+"""Run the chalice, infra and cfn-lint CLIs on a throwaway copy of the project.
 
-The copy keeps `chalice deploy` from writing .chalice/deployed/ into the repository. Its
-.chalice/deployments/ (chalice's package cache) links to a directory in pytest's cache: with
-automatic_layer the dependencies (manylinux wheels from PyPI) are packaged into a layer keyed
-on requirements.txt alone, so they are downloaded once, not on every change to the app.
+The copy keeps `chalice deploy` from writing .chalice/deployed/ into the repository, and lets a
+test change the stage configuration (buffered mode) and regenerate the policies and merge
+templates there (`python -m infra --project-dir <copy>`). Its .chalice/deployments/ (chalice's
+package cache) links to a directory in pytest's cache: with automatic_layer the dependencies
+(manylinux wheels from PyPI) are packaged into a layer keyed on requirements.txt alone, so they
+are downloaded once, not on every change to the app.
 """
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.json", ".chalice/policy-*.json")
 # Variables the app reads: chalice must take them from the stage, never from the test process.
 APP_VARIABLES = ("DOMAIN_PREFIX", "HOSTED_ZONE_ID", "CLUSTER_ARN", "WORKSPACE", "CERTIFICATES",
-                 "NOTIFY_EMAIL", "ACME_DIRECTORY_URL")
+                 "NOTIFY_EMAIL", "ACME_DIRECTORY_URL", "TASK_EVENTS_QUEUE_ARN")
+
+
+def load_app(module_name: str) -> ModuleType:
+    """app.py loaded afresh under its own name, with the environment as it is now: what chalice
+    (and Lambda) get for a stage with that environment. The `app` module of other tests stays."""
+    spec = importlib.util.spec_from_file_location(module_name, PROJECT_DIR / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def package_cache(request) -> Path:
@@ -39,6 +53,21 @@ def copy_project(destination: Path, cache: Path) -> Path:
                 shutil.copy2(source, target)
     (destination / ".chalice" / "deployments").symlink_to(cache, target_is_directory=True)
     return destination
+
+
+def set_stage_variables(project: Path, stage: str, **variables: str) -> dict:
+    """Set environment variables at stage level in the copy's .chalice/config.json; the new config."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"][stage]["environment_variables"].update(variables)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return config
+
+
+def run_infra(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """`python -m infra` (`make policies`) for the copy: its configuration, its files."""
+    return _run([sys.executable, "-m", "infra", "--project-dir", str(project), *arguments], cwd=project,
+                env=chalice_environment({}))
 
 
 def chalice_environment(aws: Mapping[str, str]) -> dict[str, str]:

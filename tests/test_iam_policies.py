@@ -10,19 +10,44 @@ import pytest
 from infra.deployments import (
     CHALICE_DIR,
     FUNCTIONS,
+    PROCESS_TASK_EVENTS,
+    UPDATE_TASK_DNS,
     DeploymentConfigError,
     FunctionDeployment,
     function_deployment,
     function_deployments,
     load_config,
+    stage_functions,
     stage_names,
 )
 from infra.iam_policies import RECORD_NAMES_KEY, policy_document, policy_files
 from infra.policy_audit import TASK_ID, audit, may_change_records, string_like
+from tests.chalice_project import load_app
 
 CONFIG = load_config()
 DEPLOYMENTS = [deployment for stage in stage_names(CONFIG) for deployment in function_deployments(CONFIG, stage)]
 PROD = {deployment.function: deployment for deployment in function_deployments(CONFIG, "prod")}
+
+
+def task_events_queue_arn(config: dict, stage: str, name: str = "") -> str:
+    """A queue in the stage's region and account, as the supporting stack would name it."""
+    region, account = config["stages"][stage]["environment_variables"]["CLUSTER_ARN"].split(":")[3:5]
+    return f"arn:aws:sqs:{region}:{account}:{name or f'task-subdomains-{stage}-task-events'}"
+
+
+def buffered(config: dict, **queue_arns: str) -> dict:
+    """The configuration with TASK_EVENTS_QUEUE_ARN set at stage level in every stage (or as given)."""
+    config = copy.deepcopy(config)
+    for stage in stage_names(config):
+        config["stages"][stage]["environment_variables"]["TASK_EVENTS_QUEUE_ARN"] = queue_arns.get(
+            stage, task_events_queue_arn(config, stage))
+    return config
+
+
+BUFFERED_CONFIG = buffered(CONFIG)
+BUFFERED = [deployment for stage in stage_names(BUFFERED_CONFIG)
+            for deployment in function_deployments(BUFFERED_CONFIG, stage)]
+BUFFERED_PROD = {deployment.function: deployment for deployment in function_deployments(BUFFERED_CONFIG, "prod")}
 
 
 def by_id(deployment: FunctionDeployment) -> str:
@@ -52,12 +77,23 @@ def test_policy_grants_nothing_beyond_what_the_function_needs(deployment):
     assert audit(deployment, committed_policy(deployment)) == []
 
 
-def test_every_function_of_the_app_gets_its_own_policy_file_in_every_stage():
-    import app
+@pytest.mark.parametrize("config", [CONFIG, BUFFERED_CONFIG], ids=["per-event", "buffered"])
+def test_every_function_of_the_app_gets_its_own_policy_file_in_every_stage(config, monkeypatch):
+    for stage in stage_names(config):
+        # app.py as chalice loads it to deploy the stage: with the stage-level environment.
+        monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", config["stages"][stage]["environment_variables"].get(
+            "TASK_EVENTS_QUEUE_ARN", ""))
+        registered = {source.name for source in load_app(f"app_{stage}").app.event_sources}
+        assert registered == set(stage_functions(config, stage)) and registered <= set(FUNCTIONS)
+    files = [deployment.policy_file
+             for stage in stage_names(config) for deployment in function_deployments(config, stage)]
+    assert len(set(files)) == len(files) == 3 * len(stage_names(config))
+    assert set(policy_files(config)) == set(files)
 
-    assert {source.name for source in app.app.event_sources} == set(FUNCTIONS)
-    files = [deployment.policy_file for deployment in DEPLOYMENTS]
-    assert len(set(files)) == len(files) == len(FUNCTIONS) * len(stage_names(CONFIG))
+
+def test_every_committed_policy_file_is_one_the_configuration_generates():
+    # A policy file of the other mode's function, left behind, would be read by nobody.
+    assert {path.name for path in CHALICE_DIR.glob("policy-*.json")} == set(policy_files(CONFIG))
 
 
 @pytest.mark.parametrize("change, complaint", [
@@ -381,3 +417,169 @@ def test_cluster_arn_set_only_per_function_is_refused():
 
     with pytest.raises(DeploymentConfigError, match="set CLUSTER_ARN in stages.dev.environment_variables"):
         function_deployments(config, "dev")
+
+
+# Buffered mode: a stage that sets TASK_EVENTS_QUEUE_ARN deploys process_task_events instead of
+# update_task_dns, and its policy reads that queue.
+
+def test_a_stage_with_a_task_events_queue_deploys_process_task_events_instead_of_update_task_dns():
+    for stage in stage_names(CONFIG):
+        assert stage_functions(CONFIG, stage) == (UPDATE_TASK_DNS, "reconcile_task_dns", "renew_certificates")
+        assert stage_functions(BUFFERED_CONFIG, stage) == (
+            PROCESS_TASK_EVENTS, "reconcile_task_dns", "renew_certificates")
+
+
+@pytest.mark.parametrize("value, mode", [
+    ("", UPDATE_TASK_DNS),
+    ("  ", UPDATE_TASK_DNS),
+    (task_events_queue_arn(CONFIG, "dev"), PROCESS_TASK_EVENTS),
+    (f" {task_events_queue_arn(CONFIG, 'dev')}\n", PROCESS_TASK_EVENTS),
+], ids=["empty", "blank", "queue", "queue with spaces"])
+def test_the_stage_and_app_py_agree_on_the_mode(value, mode, monkeypatch):
+    config = buffered(CONFIG, dev=value)
+    monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", value)
+
+    registered = {source.name for source in load_app("app_mode").app.event_sources}
+
+    assert mode in registered and set(stage_functions(config, "dev")) == registered
+
+
+@pytest.mark.parametrize("deployment", BUFFERED, ids=by_id)
+def test_buffered_policies_grant_nothing_beyond_what_the_function_needs(deployment):
+    assert audit(deployment, policy_document(deployment)) == []
+
+
+def test_process_task_events_has_the_task_record_grants_and_consumes_its_queue_only():
+    policy = policy_document(BUFFERED_PROD[PROCESS_TASK_EVENTS])
+    per_event = committed_policy(PROD[UPDATE_TASK_DNS])
+    queue = task_events_queue_arn(CONFIG, "prod")
+
+    # The same record grants and denies as update_task_dns; no ListTasks (it describes the tasks its
+    # events name), no failed-events queue (that is update_task_dns's asynchronous destination).
+    shared = [s for s in per_event["Statement"] if s["Sid"] not in (
+        "ListClusterTasks", "RecordFailedTaskEvents", "WriteOwnLogs")]
+    assert policy["Statement"][:len(shared)] == shared
+    assert [s["Sid"] for s in policy["Statement"][len(shared):]] == ["ConsumeTaskEvents", "WriteOwnLogs"]
+    assert statement(policy, "ConsumeTaskEvents") == {
+        "Sid": "ConsumeTaskEvents", "Effect": "Allow",
+        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], "Resource": queue}
+    assert statement(policy, "WriteOwnLogs")["Resource"][0].endswith(
+        ":log-group:/aws/lambda/task-subdomains-prod-process_task_events")
+
+
+def test_buffered_mode_changes_no_other_function_policy():
+    for deployment in BUFFERED:
+        if deployment.function != PROCESS_TASK_EVENTS:
+            assert policy_document(deployment) == committed_policy(deployment)
+
+
+OTHER_QUEUE = "arn:aws:sqs:eu-west-2:111122223333:someone-elses-queue"
+PROD_QUEUE = task_events_queue_arn(CONFIG, "prod")
+CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+QUEUE_OVER_BROAD = {
+    "another queue": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+                      lambda p: statement(p, "ConsumeTaskEvents").update(Resource=OTHER_QUEUE)),
+    "the queue and another": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+                              lambda p: statement(p, "ConsumeTaskEvents").update(Resource=[PROD_QUEUE, OTHER_QUEUE])),
+    "every queue of the account": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+                                   lambda p: statement(p, "ConsumeTaskEvents").update(
+                                       Resource="arn:aws:sqs:eu-west-2:111122223333:*")),
+    "every queue": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+                    lambda p: statement(p, "ConsumeTaskEvents").update(Resource="*")),
+    "sqs:*": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+              lambda p: statement(p, "ConsumeTaskEvents").update(Action="sqs:*")),
+    "sending to the queue": (PROCESS_TASK_EVENTS, "Extra",
+                             lambda p: add(p, Action="sqs:SendMessage", Resource=PROD_QUEUE)),
+    "changing visibility": (PROCESS_TASK_EVENTS, "ConsumeTaskEvents",
+                            lambda p: statement(p, "ConsumeTaskEvents")["Action"].append(
+                                "sqs:ChangeMessageVisibility")),
+    "purging the queue": (PROCESS_TASK_EVENTS, "Extra", lambda p: add(p, Action="sqs:PurgeQueue", Resource=PROD_QUEUE)),
+    "the failed-events queue of update_task_dns": (
+        PROCESS_TASK_EVENTS, "Extra",
+        lambda p: add(p, Action="sqs:SendMessage",
+                      Resource="arn:aws:sqs:eu-west-2:111122223333:task-subdomains-prod-update_task_dns-failed")),
+    "listing the cluster's tasks": (
+        PROCESS_TASK_EVENTS, "Extra",
+        lambda p: add(p, Action="ecs:ListTasks", Resource="*", Condition={
+            "ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-west-2:111122223333:cluster/user-sessions"}})),
+    "update_task_dns consuming the queue": (UPDATE_TASK_DNS, "Extra",
+                                            lambda p: add(p, Action=CONSUMER_ACTIONS, Resource=PROD_QUEUE)),
+    "reconcile consuming the queue": ("reconcile_task_dns", "Extra",
+                                      lambda p: add(p, Action=CONSUMER_ACTIONS, Resource=PROD_QUEUE)),
+    "update_task_dns receiving from its failed-events queue": (
+        UPDATE_TASK_DNS, "RecordFailedTaskEvents",
+        lambda p: statement(p, "RecordFailedTaskEvents").update(Action=["sqs:SendMessage", "sqs:ReceiveMessage"])),
+}
+
+
+@pytest.mark.parametrize("function, sid, widen", QUEUE_OVER_BROAD.values(), ids=QUEUE_OVER_BROAD.keys())
+def test_audit_catches_queue_grants_beyond_the_consumer_of_the_stage_queue(function, sid, widen):
+    deployment = BUFFERED_PROD[function] if function == PROCESS_TASK_EVENTS else PROD[function]
+    policy = copy.deepcopy(policy_document(deployment))
+    widen(policy)
+
+    problems = audit(deployment, policy)
+
+    assert any(f"statement {sid}" in problem for problem in problems), problems
+
+
+def test_audit_proves_which_names_process_task_events_may_write():
+    deployment = BUFFERED_PROD[PROCESS_TASK_EVENTS]
+    policy = policy_document(deployment)
+    policy["Statement"].remove(statement(policy, "NeverWriteEscapedNames"))
+
+    assert (f"{deployment.policy_file}: A records of the wildcard record (\\052.{PREFIX}) are allowed"
+            in audit(deployment, policy))
+
+
+def set_for_function(config: dict, function: str, value: str) -> None:
+    settings = config["stages"]["dev"]["lambda_functions"].setdefault(function, {})
+    settings.setdefault("environment_variables", {})["TASK_EVENTS_QUEUE_ARN"] = value
+
+
+DEV_QUEUE = task_events_queue_arn(CONFIG, "dev")
+MISCONFIGURED_QUEUES = {
+    "not an ARN": (lambda c: buffered(c, dev="task-events"), "is not an SQS queue ARN"),
+    "a topic": (lambda c: buffered(c, dev=DEV_QUEUE.replace(":sqs:", ":sns:")), "is not an SQS queue ARN"),
+    "a queue URL": (lambda c: buffered(c, dev="https://sqs.eu-west-2.amazonaws.com/111122223333/task-events"),
+                    "is not an SQS queue ARN"),
+    "a FIFO queue": (lambda c: buffered(c, dev=f"{DEV_QUEUE}.fifo"), "is a FIFO queue"),
+    "another region": (lambda c: buffered(c, dev=DEV_QUEUE.replace("eu-west-2", "us-east-1")),
+                       "must be in the cluster's region and account"),
+    "another account": (lambda c: buffered(c, dev=DEV_QUEUE.replace("111122223333", "444455556666")),
+                        "must be in the cluster's region and account"),
+    "another partition": (lambda c: buffered(c, dev=DEV_QUEUE.replace("arn:aws:", "arn:aws-cn:")),
+                          "must be in the cluster's region and account"),
+}
+
+
+@pytest.mark.parametrize("configure, complaint", MISCONFIGURED_QUEUES.values(), ids=MISCONFIGURED_QUEUES.keys())
+def test_a_task_events_queue_that_is_not_a_queue_of_the_cluster_is_refused(configure, complaint):
+    with pytest.raises(DeploymentConfigError, match=complaint) as refused:
+        policy_files(configure(copy.deepcopy(CONFIG)))
+    # The message says what to set.
+    assert "stage 'dev': TASK_EVENTS_QUEUE_ARN=" in str(refused.value)
+    assert "TaskEventsQueueArn output of the supporting stack" in str(refused.value)
+
+
+@pytest.mark.parametrize("function, stage_value", [
+    (PROCESS_TASK_EVENTS, None),      # only where the function's settings are
+    (UPDATE_TASK_DNS, None),
+    ("reconcile_task_dns", DEV_QUEUE),  # another value than the stage's
+    (UPDATE_TASK_DNS, DEV_QUEUE),
+])
+def test_task_events_queue_set_per_function_is_refused(function, stage_value):
+    config = buffered(CONFIG, dev=stage_value) if stage_value else copy.deepcopy(CONFIG)
+    set_for_function(config, function, "" if stage_value else DEV_QUEUE)
+
+    with pytest.raises(DeploymentConfigError, match=(
+            rf"stage 'dev', function '{function}': set TASK_EVENTS_QUEUE_ARN in "
+            r"stages.dev.environment_variables only \(not per function\)")):
+        function_deployments(config, "dev")
+
+
+def test_task_events_queue_set_for_every_stage_counts_as_stage_level():
+    # chalice loads app.py with the top-level environment_variables merged into the stage's.
+    config = copy.deepcopy(CONFIG)
+    config["environment_variables"] = {"TASK_EVENTS_QUEUE_ARN": DEV_QUEUE}
+    assert stage_functions(config, "dev")[0] == PROCESS_TASK_EVENTS

@@ -1,5 +1,6 @@
 """infra/: the supporting CloudFormation template alone, and merged into `chalice package`."""
 
+import copy
 import json
 import re
 from typing import Any
@@ -8,15 +9,19 @@ import pytest
 from chalice.utils import to_cfn_resource_name
 
 from chalicelib.certificates import metrics as telemetry
+from chalicelib.task_records.event_batches import BUFFERED_BATCHING_WINDOW_SECONDS
+from chalicelib.task_records.events import task_event_pattern
 from infra.deployments import (
     CHALICE_DIR,
     FUNCTIONS,
+    PROCESS_TASK_EVENTS,
     RENEWAL_FUNCTION,
-    TASK_EVENTS_FUNCTION,
+    UPDATE_TASK_DNS,
     function_deployments,
     load_config,
     stage_names,
 )
+from infra.iam_policies import policy_document
 from infra.merge_templates import (
     BASE_TEMPLATE,
     FUNCTION_NAME_PARAMETERS,
@@ -25,13 +30,44 @@ from infra.merge_templates import (
     merge_template_files,
 )
 from infra.policy_audit import string_like
-from tests.chalice_project import copy_project, explain, package_cache, run_cfn_lint, run_chalice
+from tests.chalice_project import (
+    copy_project,
+    explain,
+    package_cache,
+    run_cfn_lint,
+    run_chalice,
+    run_infra,
+    set_stage_variables,
+)
 
 CONFIG = load_config()
 TEMPLATE = load_base_template()
 RESOURCES = TEMPLATE["Resources"]
 ACCOUNT = "111122223333"
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": "eu-west-2"}
+
+
+def cluster_arn(stage: str, config: dict = CONFIG) -> str:
+    return config["stages"][stage]["environment_variables"]["CLUSTER_ARN"]
+
+
+def task_events_queue_arn(stage: str) -> str:
+    """The queue the supporting stack makes for the stage, in its cluster's region and account."""
+    region, account = cluster_arn(stage).split(":")[3:5]
+    return f"arn:aws:sqs:{region}:{account}:task-subdomains-{stage}-task-events"
+
+
+# The configuration with buffered mode on in every stage, and its merge templates.
+BUFFERED_CONFIG = copy.deepcopy(CONFIG)
+for _stage in stage_names(BUFFERED_CONFIG):
+    BUFFERED_CONFIG["stages"][_stage]["environment_variables"]["TASK_EVENTS_QUEUE_ARN"] = task_events_queue_arn(_stage)
+BUFFERED_MERGE_TEMPLATES = {name.removeprefix("chalice-merge-").removesuffix(".json"): json.loads(content)
+                            for name, content in merge_template_files(BUFFERED_CONFIG, TEMPLATE).items()}
+PER_EVENT_ONLY = {"UpdateTaskDnsErrorsAlarm", "UpdateTaskDnsLogGroup", "UpdateTaskDnsFailedEvents",
+                  "UpdateTaskDnsFailedEventsAlarm", "UpdateTaskDnsEventInvokeConfig"}
+BUFFERED_ONLY = {"TaskEvents", "TaskEventsDeadLetters", "TaskEventsRule", "TaskEventsQueuePolicy",
+                 "TaskEventsDeadLettersAlarm", "TaskEventsAgeAlarm", "ProcessTaskEventsErrorsAlarm",
+                 "ProcessTaskEventsLogGroup"}
 
 
 def resources_of_type(template: dict, resource_type: str) -> dict:
@@ -84,12 +120,28 @@ def resolve(node: Any, template: dict, overrides: dict[str, str] | None = None) 
                 return evaluate(argument[0]) == evaluate(argument[1])
             if function == "Fn::Not":
                 return not evaluate(argument[0])
+            if function == "Fn::And":
+                return all(evaluate(part) for part in argument)
+            if function == "Condition":
+                return evaluate(template["Conditions"][argument])
             if function == "Fn::If":
                 holds = evaluate(template["Conditions"][argument[0]])
                 return evaluate(argument[1] if holds else argument[2])
         return {key: evaluate(value) for key, value in node.items()}
 
     return evaluate(node)
+
+
+def created(template: dict, overrides: dict[str, str] | None = None, section: str = "Resources") -> dict:
+    """The resources (or outputs) CloudFormation creates with these parameters."""
+    return {name: item for name, item in template.get(section, {}).items()
+            if "Condition" not in item or resolve({"Condition": item["Condition"]}, template, overrides)}
+
+
+def buffered_overrides(stage: str = "dev") -> dict[str, str]:
+    """The standalone stack's parameters for a stage in buffered mode."""
+    return {"TaskEventsQueueName": task_events_queue_arn(stage).rsplit(":", 1)[1], "ClusterArn": cluster_arn(stage),
+            "ProcessTaskEventsFunctionName": f"task-subdomains-{stage}-process_task_events"}
 
 
 def test_standalone_template_passes_cfn_lint():
@@ -153,8 +205,8 @@ def test_notifications_go_by_email():
         "TopicArn": {"Ref": "NotificationTopic"}, "Protocol": "email", "Endpoint": {"Ref": "NotificationEmail"}}
 
 
-ERRORS_ALARMS = {"update_task_dns": "UpdateTaskDnsErrorsAlarm", "reconcile_task_dns": "ReconcileTaskDnsErrorsAlarm",
-                 "renew_certificates": "RenewalErrorsAlarm"}
+ERRORS_ALARMS = {"update_task_dns": "UpdateTaskDnsErrorsAlarm", "process_task_events": "ProcessTaskEventsErrorsAlarm",
+                 "reconcile_task_dns": "ReconcileTaskDnsErrorsAlarm", "renew_certificates": "RenewalErrorsAlarm"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -197,26 +249,39 @@ def test_expiry_alarm_of_each_stage_reads_the_datapoints_its_renewal_function_em
     assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {name: emitted[name] for name in dimension_set}
 
 
-def test_outputs_name_the_bucket_the_topic_and_the_failed_events_queue():
-    assert {name: output["Value"] for name, output in TEMPLATE["Outputs"].items()} == {
-        "CertificateBucketName": {"Ref": "CertificateBucket"}, "NotificationTopicArn": {"Ref": "NotificationTopic"},
-        "FailedTaskEventsQueueUrl": {"Ref": "UpdateTaskDnsFailedEvents"}}
+def test_outputs_name_the_bucket_the_topic_and_the_queues_of_each_mode():
+    values = {name: output["Value"] for name, output in TEMPLATE["Outputs"].items()}
+    common = {"CertificateBucketName": {"Ref": "CertificateBucket"},
+              "NotificationTopicArn": {"Ref": "NotificationTopic"}}
+    assert {name: values[name] for name in created(TEMPLATE, section="Outputs")} == {
+        **common, "FailedTaskEventsQueueUrl": {"Ref": "UpdateTaskDnsFailedEvents"}}
+    # Buffered mode: TaskEventsQueueArn is what the stage's TASK_EVENTS_QUEUE_ARN must be.
+    assert {name: values[name] for name in created(TEMPLATE, buffered_overrides(), section="Outputs")} == {
+        **common, "TaskEventsQueueArn": {"Fn::GetAtt": ["TaskEvents", "Arn"]},
+        "TaskEventsDeadLetterQueueUrl": {"Ref": "TaskEventsDeadLetters"}}
 
 
-@pytest.mark.parametrize("stage", stage_names(CONFIG))
-def test_each_function_log_group_is_created_with_a_retention(stage):
-    merge = merge_template(stage)
+def merge_templates_of_both_modes() -> list:
+    """(stage, configuration, merge template) of every stage, per-event (committed) and buffered."""
+    return [*(pytest.param(stage, CONFIG, merge_template(stage), id=f"{stage}-per-event")
+              for stage in stage_names(CONFIG)),
+            *(pytest.param(stage, BUFFERED_CONFIG, BUFFERED_MERGE_TEMPLATES[stage], id=f"{stage}-buffered")
+              for stage in stage_names(CONFIG))]
+
+
+@pytest.mark.parametrize("stage, config, merge", merge_templates_of_both_modes())
+def test_each_function_log_group_is_created_with_a_retention(stage, config, merge):
     groups = {resolve(group["Properties"], merge)["LogGroupName"]: group["Properties"]
               for group in resources_of_type(merge, "AWS::Logs::LogGroup").values()}
     # The very groups the policies let each function write to.
-    assert set(groups) == {deployment.log_group for deployment in function_deployments(CONFIG, stage)}
+    assert set(groups) == {deployment.log_group for deployment in function_deployments(config, stage)}
     assert all(group["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups.values())
     assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
 
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
 def test_task_events_that_exhaust_retries_go_to_a_queue_that_alarms(stage):
-    deployment = next(d for d in function_deployments(CONFIG, stage) if d.function == TASK_EVENTS_FUNCTION)
+    deployment = next(d for d in function_deployments(CONFIG, stage) if d.function == UPDATE_TASK_DNS)
     merge = merge_template(stage)
     (queue_name, queue), = resources_of_type(merge, "AWS::SQS::Queue").items()
     queue = resolve(queue["Properties"], merge)
@@ -258,15 +323,16 @@ def test_committed_merge_template_is_what_the_configuration_generates(name, cont
     assert (INFRA_DIR / name).read_text() == content, "run `make policies`"
 
 
-@pytest.mark.parametrize("stage", stage_names(CONFIG))
-def test_merge_template_names_the_functions_as_chalice_deploy_does(stage):
-    merge = merge_template(stage)
-    for deployment in function_deployments(CONFIG, stage):
+@pytest.mark.parametrize("stage, config, merge", merge_templates_of_both_modes())
+def test_merge_template_names_the_functions_as_chalice_deploy_does(stage, config, merge):
+    for deployment in function_deployments(config, stage):
         pinned = merge["Resources"][to_cfn_resource_name(deployment.function)]
-        (log_group,) = pinned["DependsOn"]
-        assert pinned == {"Properties": {"FunctionName": deployment.lambda_name}, "DependsOn": [log_group]}
+        log_group, *queue = pinned["DependsOn"]
+        assert pinned == {"Properties": {"FunctionName": deployment.lambda_name}, "DependsOn": [log_group, *queue]}
         # Created before the function, so that Lambda never creates it first (without retention).
         assert resolve(merge["Resources"][log_group]["Properties"]["LogGroupName"], merge) == deployment.log_group
+        # And the queue before the event source mapping that names it by ARN.
+        assert queue == (["TaskEvents"] if deployment.function == PROCESS_TASK_EVENTS else [])
         parameter = FUNCTION_NAME_PARAMETERS[deployment.function]
         assert merge["Parameters"][parameter]["Default"] == f"task-subdomains-{stage}-{deployment.function}"
     certificates = json.loads(CONFIG["stages"][stage]["environment_variables"]["CERTIFICATES"])
@@ -280,7 +346,7 @@ def test_merge_template_configures_the_failed_event_destination_after_the_functi
     merge = merge_template(stage)
     (name, invoke_config), = resources_of_type(merge, "AWS::Lambda::EventInvokeConfig").items()
     # It names the function by name, not by Ref: CloudFormation needs to be told the order.
-    assert invoke_config["DependsOn"] == [to_cfn_resource_name(TASK_EVENTS_FUNCTION)]
+    assert invoke_config["DependsOn"] == [to_cfn_resource_name(UPDATE_TASK_DNS)]
     assert resolve(merge["Conditions"][invoke_config["Condition"]], merge) is True
 
 
@@ -319,9 +385,187 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
         (policy,) = role["Policies"]
         assert policy["PolicyDocument"] == json.loads((CHALICE_DIR / deployment.policy_file).read_text())
     assert len(roles) == len(functions) == 3
-    assert set(RESOURCES) <= set(template["Resources"])
+    # Per-event mode: the supporting resources of that mode, none of buffered mode's.
+    assert set(created(TEMPLATE, {"FunctionsDeployed": "true"})) <= set(template["Resources"])
+    assert not BUFFERED_ONLY & set(template["Resources"])
+    assert "Conditions" not in template or set(template["Conditions"]) == {
+        "HasCertificateReaders", "ConfigureFailedEventDestination"}
     assert template["Parameters"]["RenewalFunctionName"]["Default"] == "task-subdomains-prod-renew_certificates"
 
     # The role the private-key deny leaves out is the renewal function's.
     renewal_role = functions[to_cfn_resource_name(RENEWAL_FUNCTION)]["Properties"]["Role"]["Fn::GetAtt"]
     assert private_key_readers(template) == {f"<{'.'.join(renewal_role)}>"}
+
+
+# Buffered mode (TaskEventsQueueName set; README "Buffered mode"): the cluster's rule fills a queue
+# that process_task_events reads, instead of update_task_dns's resources.
+
+def test_each_mode_creates_its_own_resources_and_none_of_the_other():
+    per_event = set(created(TEMPLATE, {"FunctionsDeployed": "true"}))
+    buffered = set(created(TEMPLATE, {**buffered_overrides(), "FunctionsDeployed": "true"}))
+
+    assert per_event >= PER_EVENT_ONLY and not BUFFERED_ONLY & per_event
+    assert buffered >= BUFFERED_ONLY and not PER_EVENT_ONLY & buffered
+    assert per_event - PER_EVENT_ONLY == buffered - BUFFERED_ONLY
+    # Every resource of either mode says which: nothing of one mode is created in the other by default.
+    assert {name for name, r in RESOURCES.items() if "Condition" in r} >= PER_EVENT_ONLY | BUFFERED_ONLY
+    assert TEMPLATE["Parameters"]["TaskEventsQueueName"]["Default"] == ""
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_buffered_rule_selects_the_events_the_per_event_rule_selects(stage):
+    # The same function of the cluster (chalicelib/task_records/events.py) builds update_task_dns's rule.
+    rule = resolve(RESOURCES["TaskEventsRule"]["Properties"], TEMPLATE, buffered_overrides(stage))
+    assert rule["EventPattern"] == task_event_pattern(cluster_arn(stage))
+    assert rule["State"] == "ENABLED"
+
+    merge = BUFFERED_MERGE_TEMPLATES[stage]
+    merged_rule = resolve(merge["Resources"]["TaskEventsRule"]["Properties"], merge)
+    assert merged_rule["EventPattern"] == task_event_pattern(cluster_arn(stage))
+
+
+def test_buffered_rule_sends_to_the_queue_and_what_it_cannot_deliver_to_the_dead_letter_queue():
+    (target,) = RESOURCES["TaskEventsRule"]["Properties"]["Targets"]
+    # No RoleArn: EventBridge sends to SQS under the queue's policy (a role can break delivery).
+    assert resolve(target, TEMPLATE, buffered_overrides()) == {
+        "Id": "TaskEventsQueue", "Arn": "<TaskEvents.Arn>", "DeadLetterConfig": {"Arn": "<TaskEventsDeadLetters.Arn>"}}
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_task_events_queue_outlasts_a_batch_and_redrives_to_the_dead_letter_queue(stage):
+    queue = resolve(RESOURCES["TaskEvents"]["Properties"], TEMPLATE, buffered_overrides(stage))
+    timeout = CONFIG["stages"][stage]["lambda_functions"][PROCESS_TASK_EVENTS]["lambda_timeout"]
+
+    assert queue["QueueName"] == task_events_queue_arn(stage).rsplit(":", 1)[1]
+    assert queue["SqsManagedSseEnabled"] is True
+    # AWS: at least six times the function's timeout (plus the batching window) for a Lambda event
+    # source, so a batch whose invocation was throttled is not received twice meanwhile.
+    assert queue["VisibilityTimeout"] >= 6 * timeout + BUFFERED_BATCHING_WINDOW_SECONDS
+    assert queue["MessageRetentionPeriod"] == 24 * 3600
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "<TaskEventsDeadLetters.Arn>", "maxReceiveCount": 5}
+
+    dead_letters = resolve(RESOURCES["TaskEventsDeadLetters"]["Properties"], TEMPLATE, buffered_overrides(stage))
+    assert dead_letters == {"QueueName": f"{queue['QueueName']}-dlq", "SqsManagedSseEnabled": True,
+                            "MessageRetentionPeriod": 14 * 24 * 3600}
+
+
+def test_only_the_cluster_rule_may_send_to_the_task_event_queues():
+    policy = RESOURCES["TaskEventsQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "TaskEvents"}, {"Ref": "TaskEventsDeadLetters"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert resolve(statement, TEMPLATE, buffered_overrides()) == {
+        "Sid": "TaskEventsFromTheClusterRuleOnly", "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": ["<TaskEvents.Arn>", "<TaskEventsDeadLetters.Arn>"],
+        # The confused deputy: no other rule, in this account or another, may fill them.
+        "Condition": {"ArnEquals": {"aws:SourceArn": "<TaskEventsRule.Arn>"}}}
+
+
+@pytest.mark.parametrize("alarm, queue, metric, threshold", [
+    ("TaskEventsDeadLettersAlarm", "TaskEventsDeadLetters", "ApproximateNumberOfMessagesVisible", 1),
+    # Nobody takes the events (no event source mapping): neither of the others would tell.
+    ("TaskEventsAgeAlarm", "TaskEvents", "ApproximateAgeOfOldestMessage", 600),
+])
+def test_task_event_queues_alarm(alarm, queue, metric, threshold):
+    properties = RESOURCES[alarm]["Properties"]
+    assert (properties["Namespace"], properties["MetricName"]) == ("AWS/SQS", metric)
+    assert properties["Statistic"] == "Maximum"
+    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanOrEqualToThreshold", threshold)
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "NotificationTopic"}]
+
+
+def test_buffered_mode_needs_the_cluster():
+    (rule,) = TEMPLATE["Rules"].values()
+    assert resolve(rule["RuleCondition"], TEMPLATE) is False
+    assert resolve(rule["RuleCondition"], TEMPLATE, buffered_overrides()) is True
+    (assertion,) = rule["Assertions"]
+    assert resolve(assertion["Assert"], TEMPLATE, buffered_overrides()) is True
+    assert resolve(assertion["Assert"], TEMPLATE, {**buffered_overrides(), "ClusterArn": ""}) is False
+
+
+@pytest.mark.parametrize("parameter, value, allowed", [
+    ("TaskEventsQueueName", "", True),
+    ("TaskEventsQueueName", "task-subdomains-prod-task-events", True),
+    ("TaskEventsQueueName", "x" * 76, True),
+    ("TaskEventsQueueName", "x" * 77, False),  # its dead-letter queue's name would pass 80 characters
+    ("TaskEventsQueueName", "task-events.fifo", False),
+    ("ClusterArn", "", True),
+    ("ClusterArn", cluster_arn("prod"), True),
+    ("ClusterArn", "user-sessions", False),
+])
+def test_buffered_mode_parameters(parameter, value, allowed):
+    pattern = TEMPLATE["Parameters"][parameter]["AllowedPattern"]
+    assert (re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None) is allowed
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_buffered_merge_template_makes_the_queue_the_stage_names(stage):
+    merge = BUFFERED_MERGE_TEMPLATES[stage]
+    queue_name = resolve(merge["Resources"]["TaskEvents"]["Properties"]["QueueName"], merge)
+    region, account = cluster_arn(stage).split(":")[3:5]
+    # As SQS names the queue's ARN: what TASK_EVENTS_QUEUE_ARN says, and what the policy grants.
+    assert f"arn:aws:sqs:{region}:{account}:{queue_name}" == task_events_queue_arn(stage)
+    # Another name would leave the event source mapping without its queue.
+    assert merge["Parameters"]["TaskEventsQueueName"]["AllowedValues"] == [queue_name]
+    assert merge["Parameters"]["ClusterArn"]["Default"] == cluster_arn(stage)
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_merge_templates_keep_the_stage_mode_resources_only(stage):
+    # The stage's configuration fixes the mode (chalice packages one function or the other), so
+    # the merge template fixes it too: no condition on the mode is left to get wrong.
+    for merge, own, other in ((merge_template(stage), PER_EVENT_ONLY, BUFFERED_ONLY),
+                              (BUFFERED_MERGE_TEMPLATES[stage], BUFFERED_ONLY, PER_EVENT_ONLY)):
+        assert own - {"UpdateTaskDnsEventInvokeConfig"} <= set(merge["Resources"])
+        assert not other & set(merge["Resources"])
+        assert {name for name, r in merge["Resources"].items() if "Condition" in r} <= {
+            "UpdateTaskDnsEventInvokeConfig"}
+        assert set(merge.get("Conditions", {})) <= {"HasCertificateReaders", "ConfigureFailedEventDestination"}
+    assert {"TaskEventsQueueName", "ClusterArn", "ProcessTaskEventsFunctionName"}.isdisjoint(
+        merge_template(stage)["Parameters"])
+    assert {"UpdateTaskDnsFunctionName", "FunctionsDeployed"}.isdisjoint(BUFFERED_MERGE_TEMPLATES[stage]["Parameters"])
+
+
+@pytest.fixture(scope="module")
+def packaged_buffered_prod(tmp_path_factory, request):
+    """`chalice package` of prod with TASK_EVENTS_QUEUE_ARN set, after `python -m infra` in the copy."""
+    project = copy_project(tmp_path_factory.mktemp("package-buffered"), package_cache(request))
+    set_stage_variables(project, "prod", TASK_EVENTS_QUEUE_ARN=task_events_queue_arn("prod"))
+    result = run_infra(project)
+    assert result.returncode == 0, explain(result)
+    out = project / "out"
+    result = run_chalice(project, "package", "--stage", "prod", "--merge-template", "infra/chalice-merge-prod.json",
+                         str(out), aws={"AWS_DEFAULT_REGION": "eu-west-2"})
+    assert result.returncode == 0, explain(result)
+    assert json.loads((project / "infra" / "chalice-merge-prod.json").read_text()) == BUFFERED_MERGE_TEMPLATES["prod"]
+    return out / "sam.json"
+
+
+def test_packaged_buffered_prod_template_passes_cfn_lint(packaged_buffered_prod):
+    result = run_cfn_lint(packaged_buffered_prod)
+    assert result.returncode == 0, explain(result)
+
+
+def test_packaged_buffered_prod_template_reads_the_queue_its_stack_makes(packaged_buffered_prod):
+    template = json.loads(packaged_buffered_prod.read_text())
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    deployments = {d.function: d for d in function_deployments(BUFFERED_CONFIG, "prod")}
+
+    assert set(functions) == {to_cfn_resource_name(function) for function in deployments}
+    process = functions[to_cfn_resource_name(PROCESS_TASK_EVENTS)]
+    (event,) = process["Properties"]["Events"].values()
+    assert event == {"Type": "SQS", "Properties": {
+        "Queue": task_events_queue_arn("prod"), "BatchSize": 10_000, "MaximumBatchingWindowInSeconds": 2,
+        "ScalingConfig": {"MaximumConcurrency": 2}}}
+    assert process["DependsOn"] == ["ProcessTaskEventsLogGroup", "TaskEvents"]
+    role = resources_of_type(template, "AWS::IAM::Role")[process["Properties"]["Role"]["Fn::GetAtt"][0]]
+    (policy,) = role["Properties"]["Policies"]
+    assert policy["PolicyDocument"] == policy_document(deployments[PROCESS_TASK_EVENTS])
+    assert set(template["Resources"]) >= BUFFERED_ONLY and not PER_EVENT_ONLY & set(template["Resources"])
+    # No per-event rule: the task events reach process_task_events by the stack's rule and queue only.
+    triggers = {name: [e["Type"] for e in f["Properties"].get("Events", {}).values()] for name, f in functions.items()}
+    assert triggers == {"ProcessTaskEvents": ["SQS"], "ReconcileTaskDns": ["Schedule"],
+                        "RenewCertificates": ["Schedule"]}
+    assert list(resources_of_type(template, "AWS::Events::Rule")) == ["TaskEventsRule"]
