@@ -6,6 +6,7 @@ recorded, and each call's IAM action must be allowed by that function's policy (
 enforce IAM, so nothing else would notice a missing grant before production).
 """
 
+import copy
 import json
 from pathlib import Path
 
@@ -13,13 +14,31 @@ import pytest
 
 from chalicelib.certificates.renewal import renew_certificates
 from chalicelib.shared.aws_clients import client
+from embedded_stack.fargate import as_sqs_event
+from infra.deployments import PROCESS_TASK_EVENTS, function_deployment, load_config
+from infra.iam_policies import policy_document
+from tests.chalice_project import load_app
 
 POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
 SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns")
 
 
 def allowed_actions(function: str, stage: str = "dev") -> set[str]:
-    policy = json.loads((POLICIES / f"policy-{stage}-{function}.json").read_text())
+    return actions_allowed_by(json.loads((POLICIES / f"policy-{stage}-{function}.json").read_text()))
+
+
+def buffered_policy(stage: str = "dev") -> tuple[str, dict]:
+    """The stage's queue and the policy `make policies` writes for process_task_events when the
+    stage sets TASK_EVENTS_QUEUE_ARN (the committed stages do not)."""
+    config = copy.deepcopy(load_config())
+    environment = config["stages"][stage]["environment_variables"]
+    region, account = environment["CLUSTER_ARN"].split(":")[3:5]
+    queue_arn = f"arn:aws:sqs:{region}:{account}:task-subdomains-{stage}-task-events"
+    environment["TASK_EVENTS_QUEUE_ARN"] = queue_arn
+    return queue_arn, policy_document(function_deployment(config, stage, PROCESS_TASK_EVENTS))
+
+
+def actions_allowed_by(policy: dict) -> set[str]:
     actions = set()
     for statement in policy["Statement"]:
         if statement["Effect"] == "Allow":
@@ -70,3 +89,22 @@ def test_renew_certificates_policy_allows_its_calls(certificate_target, fast_clo
 
     assert {"ssm:PutParameter", "route53:GetChange", "s3:PutObject", "sns:Publish"} <= iam_actions_called
     assert iam_actions_called <= allowed_actions("renew_certificates")
+
+
+def test_process_task_events_policy_allows_its_calls(cluster, app_module, iam_actions_called, monkeypatch):
+    queue_arn, policy = buffered_policy()
+    # app.py as Lambda loads it for a stage in buffered mode.
+    monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", queue_arn)
+    buffered_app = load_app("app_buffered_policy")
+    running = [cluster.run_task(public_ip=f"203.0.113.{72 + i}", ipv6=[f"2001:db8::{72 + i}"]) for i in range(2)]
+    starts = [cluster.event(task, "PENDING") for task in running]
+    buffered_app.process_task_events(as_sqs_event(starts, queue_arn), None)
+    cluster.stop_task(running[0])
+    stop = cluster.event(running[0], "STOPPED", "STOPPED")
+    buffered_app.process_task_events(as_sqs_event([stop], queue_arn), None)
+
+    assert {"ecs:DescribeTasks", "ec2:DescribeNetworkInterfaces", "route53:ListResourceRecordSets",
+            "route53:ChangeResourceRecordSets"} <= iam_actions_called
+    assert iam_actions_called <= actions_allowed_by(policy)
+    # Lambda polls the queue with the function's role; the function itself never calls SQS.
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= actions_allowed_by(policy)
