@@ -53,6 +53,7 @@ DEPLOYED_RENEWAL_ROLE = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId
 FAILED_EVENT_DESTINATION = "UpdateTaskDnsEventInvokeConfig"
 TASK_EVENTS_QUEUE = "TaskEvents"
 QUEUE_NAME_PARAMETER = "TaskEventsQueueName"
+CLUSTER_PARAMETER = "ClusterArn"
 
 
 def merge_template_name(stage: str) -> str:
@@ -65,10 +66,11 @@ def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeploy
     defaults = parameter_defaults(deployments)
     parameters: dict[str, dict[str, Any]] = {name: {"Default": value} for name, value in defaults.items()}
     # Another name than the one in TASK_EVENTS_QUEUE_ARN would leave the event source mapping
-    # without its queue. (In per-event mode the parameter goes: nothing uses it.)
-    parameters[QUEUE_NAME_PARAMETER].update(
-        AllowedValues=[defaults[QUEUE_NAME_PARAMETER]],
-        Description=f"Fixed by the {stage} stage's TASK_EVENTS_QUEUE_ARN in .chalice/config.json")
+    # without its queue, another cluster would feed it another cluster's tasks. (In per-event mode
+    # both parameters go: nothing uses them.)
+    for name, variable in ((QUEUE_NAME_PARAMETER, "TASK_EVENTS_QUEUE_ARN"), (CLUSTER_PARAMETER, "CLUSTER_ARN")):
+        parameters[name].update(AllowedValues=[defaults[name]],
+                                Description=f"Fixed by the {stage} stage's {variable} in .chalice/config.json")
     resources: dict[str, Any] = {
         function_resource(d.function): {
             "Properties": {"FunctionName": d.lambda_name},
@@ -89,7 +91,11 @@ def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeploy
         "Parameters": parameters,
         "Resources": resources,
     }
-    return for_mode(deep_merge(base, overlay), defaults[QUEUE_NAME_PARAMETER])
+    merged = for_mode(deep_merge(base, overlay), defaults[QUEUE_NAME_PARAMETER])
+    # The base template's Rules only check parameters the stage fixes here; and how the SAM
+    # transform of `chalice package`'s output treats a Rules section is not documented.
+    merged.pop("Rules", None)
+    return merged
 
 
 def for_mode(template: Mapping[str, Any], queue_name: str) -> dict:
@@ -194,7 +200,7 @@ def parameter_defaults(deployments: Sequence[FunctionDeployment]) -> dict[str, s
     # The queue's name in TASK_EVENTS_QUEUE_ARN (checked to be in the stage's region and account);
     # empty in per-event mode. The buffered mode's rule filters on the stage's cluster.
     defaults[QUEUE_NAME_PARAMETER] = renewal.task_events_queue_arn.rsplit(":", 1)[-1]
-    defaults["ClusterArn"] = renewal.environment["CLUSTER_ARN"]
+    defaults[CLUSTER_PARAMETER] = renewal.environment["CLUSTER_ARN"]
     # The functions are in the same stack; DependsOn orders the destination after its function.
     defaults["FunctionsDeployed"] = "true"
     buckets = {spec.bucket for spec in settings.certificates}

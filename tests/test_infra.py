@@ -507,9 +507,12 @@ def test_buffered_merge_template_makes_the_queue_the_stage_names(stage):
     region, account = cluster_arn(stage).split(":")[3:5]
     # As SQS names the queue's ARN: what TASK_EVENTS_QUEUE_ARN says, and what the policy grants.
     assert f"arn:aws:sqs:{region}:{account}:{queue_name}" == task_events_queue_arn(stage)
-    # Another name would leave the event source mapping without its queue.
+    # Another name would leave the event source mapping without its queue; another cluster would
+    # feed it another cluster's tasks. The stage fixes both.
     assert merge["Parameters"]["TaskEventsQueueName"]["AllowedValues"] == [queue_name]
+    assert merge["Parameters"]["ClusterArn"]["AllowedValues"] == [cluster_arn(stage)]
     assert merge["Parameters"]["ClusterArn"]["Default"] == cluster_arn(stage)
+    assert "Rules" not in merge
 
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
