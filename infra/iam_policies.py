@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from infra.deployments import (
     PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
     RENEWAL_FUNCTION,
     TASK_DNS_FUNCTIONS,
     UPDATE_TASK_DNS,
@@ -93,8 +94,8 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
 
 
 def list_tasks_statements(deployment: FunctionDeployment) -> list[dict]:
-    if deployment.function == PROCESS_TASK_EVENTS:
-        # It describes the tasks its events name, and never lists the cluster.
+    if deployment.function != RECONCILE_TASK_DNS:
+        # Only the sweep lists the cluster; the event handlers describe the tasks their events name.
         return []
     # ListTasks cannot be scoped by resource ARN; the ecs:cluster condition scopes it.
     return [{"Sid": "ListClusterTasks", "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*",

@@ -34,6 +34,7 @@ from typing import Any
 
 from infra.deployments import (
     PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
     RENEWAL_FUNCTION,
     TASK_DNS_FUNCTIONS,
     UPDATE_TASK_DNS,
@@ -270,15 +271,15 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         "ec2:DescribeNetworkInterfaces": Grant(equals("*")),
         # Any task ARN format, but only with the condition that pins the cluster.
         "ecs:DescribeTasks": Grant(lambda resource: resource.startswith(tasks), on_cluster),
-        "ecs:ListTasks": Grant(equals("*"), on_cluster),
     }
+    if deployment.function == RECONCILE_TASK_DNS:
+        # Only the sweep lists the cluster; the event handlers describe the tasks their events name.
+        grants["ecs:ListTasks"] = Grant(equals("*"), on_cluster)
     if deployment.function == UPDATE_TASK_DNS:
         # Lambda's on-failure destination sends with the function's role, to this queue only.
         grants["sqs:SendMessage"] = Grant(equals(where.arn("sqs", deployment.failed_events_queue)))
     if deployment.function == PROCESS_TASK_EVENTS:
-        # Batches of named tasks: it never lists the cluster. Lambda polls the stage's queue with
-        # the function's role: that queue only, and only to consume it.
-        del grants["ecs:ListTasks"]
+        # Lambda polls the stage's queue with the function's role: that queue only, and only to consume it.
         grants.update({action: Grant(equals(deployment.task_events_queue_arn)) for action in QUEUE_CONSUMER_ACTIONS})
     return grants
 

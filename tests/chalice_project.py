@@ -8,7 +8,6 @@ package cache) links to a directory in pytest's cache: with automatic_layer the 
 are downloaded once, not on every change to the app.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +15,6 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -24,15 +22,6 @@ COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.
 # Variables the app reads: chalice must take them from the stage, never from the test process.
 APP_VARIABLES = ("DOMAIN_PREFIX", "HOSTED_ZONE_ID", "CLUSTER_ARN", "WORKSPACE", "CERTIFICATES",
                  "NOTIFY_EMAIL", "ACME_DIRECTORY_URL", "TASK_EVENTS_QUEUE_ARN")
-
-
-def load_app(module_name: str) -> ModuleType:
-    """app.py loaded afresh under its own name, with the environment as it is now: what chalice
-    (and Lambda) get for a stage with that environment. The `app` module of other tests stays."""
-    spec = importlib.util.spec_from_file_location(module_name, PROJECT_DIR / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def package_cache(request) -> Path:

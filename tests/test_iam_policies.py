@@ -22,7 +22,7 @@ from infra.deployments import (
 )
 from infra.iam_policies import RECORD_NAMES_KEY, policy_document, policy_files
 from infra.policy_audit import TASK_ID, audit, may_change_records, string_like
-from tests.chalice_project import load_app
+from tests.helpers import load_app
 
 CONFIG = load_config()
 DEPLOYMENTS = [deployment for stage in stage_names(CONFIG) for deployment in function_deployments(CONFIG, stage)]
@@ -500,6 +500,10 @@ QUEUE_OVER_BROAD = {
                       Resource="arn:aws:sqs:eu-west-2:111122223333:task-subdomains-prod-update_task_dns-failed")),
     "listing the cluster's tasks": (
         PROCESS_TASK_EVENTS, "Extra",
+        lambda p: add(p, Action="ecs:ListTasks", Resource="*", Condition={
+            "ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-west-2:111122223333:cluster/user-sessions"}})),
+    "update_task_dns listing the cluster's tasks": (
+        UPDATE_TASK_DNS, "Extra",
         lambda p: add(p, Action="ecs:ListTasks", Resource="*", Condition={
             "ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-west-2:111122223333:cluster/user-sessions"}})),
     "update_task_dns consuming the queue": (UPDATE_TASK_DNS, "Extra",

@@ -17,7 +17,7 @@ from chalicelib.shared.aws_clients import client
 from embedded_stack.fargate import as_sqs_event
 from infra.deployments import PROCESS_TASK_EVENTS, function_deployment, load_config
 from infra.iam_policies import policy_document
-from tests.chalice_project import load_app
+from tests.helpers import load_app
 
 POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
 SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns")
