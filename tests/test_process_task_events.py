@@ -8,9 +8,10 @@ as it is.
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.app import CloudWatchEventConfig, SQSEventConfig
 
-from embedded_stack.aws import ACCOUNT_ID, REGION
+from embedded_stack.aws import ACCOUNT_ID, REGION, TokenBucket, route53_budget
 from embedded_stack.fargate import as_sqs_event
 from tests.fault_injection import failing
 from tests.helpers import hooked, hostname, load_app, marker
@@ -148,3 +149,36 @@ def test_a_name_written_by_the_other_consumer_meanwhile_is_read_again_with_its_b
     records = cluster.zone_records()
     assert all(records[(hostname(task), "TXT")] == marker() for task in tasks)
     assert route53_requests(aws_calls).count("ChangeResourceRecordSets") == 3  # theirs, our rejected, ours
+
+
+def burst(cluster, count):
+    """`count` tasks started at once, and their PENDING and RUNNING events, RUNNING first."""
+    tasks = [cluster.run_task(public_ip=f"198.18.0.{i + 1}") for i in range(count)]
+    events = [cluster.event(task, "RUNNING") for task in tasks] + [cluster.event(task, "PENDING") for task in tasks]
+    return tasks, events
+
+
+def test_a_burst_in_two_batches_stays_within_route53s_account_budget(cluster, buffered_app):
+    tasks, events = burst(cluster, 60)
+    # No refill: whatever is spent beyond the 50-request burst is throttled.
+    with route53_budget(TokenBucket(burst=50, rate=0)) as budget:
+        deliver(buffered_app, events[::2])
+        deliver(buffered_app, events[1::2])
+
+    assert budget.throttled == 0 and budget.requests <= 6
+    records = cluster.zone_records()
+    assert all((hostname(task), "A") in records for task in tasks)
+
+
+def test_the_same_burst_one_event_at_a_time_runs_out_of_the_budget(cluster, app_module):
+    _tasks, events = burst(cluster, 60)
+    failed = 0
+    with route53_budget(TokenBucket(burst=50, rate=0)) as budget:
+        for event in events:
+            try:
+                app_module.update_task_dns(event, None)
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "Throttling"
+                failed += 1
+
+    assert budget.requests > 50 and budget.throttled > 0 and failed > 0
