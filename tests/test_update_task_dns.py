@@ -371,3 +371,22 @@ def test_a_whole_task_lifecycle_through_the_rule_costs_at_most_six_route53_reque
 
     assert delivered == [("PENDING", "RUNNING"), ("RUNNING", "RUNNING"), ("RUNNING", "STOPPED"), ("STOPPED", "STOPPED")]
     assert len([call for call in aws_calls if call[0] == "route53"]) <= 6
+
+
+def test_a_task_whose_container_exits_loses_its_name_at_its_first_stop_event(cluster, app_module):
+    import json
+
+    from moto.events.models import EventPattern
+
+    from chalicelib.task_records.events import task_event_pattern
+
+    rule = EventPattern.load(json.dumps(task_event_pattern(cluster.cluster_arn)))
+    task = cluster.run_task(public_ip="203.0.113.131")
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    cluster.stop_task(task)
+    # ECS can report the stop before it sets desiredStatus.
+    first_stop = cluster.event(task, "DEACTIVATING", "RUNNING")
+
+    assert rule.matches_event(first_stop)
+    app_module.update_task_dns(first_stop, None)
+    assert (hostname(task), "A") not in cluster.zone_records()

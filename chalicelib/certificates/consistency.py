@@ -34,6 +34,9 @@ def storage_problems(fullchain_pem: str, private_key_pem: bytes | None, bundle_p
     `facts` are cert.pem's own (the caller has parsed it already).
     """
     chain = _certificates(fullchain_pem.encode())
+    if not chain:
+        # The leaf parsed (the caller read its facts) but a later block did not.
+        return (f"{CERT_KEY} holds an unreadable certificate chain",)
     leaf_public_key = _public_bytes(chain[0].public_key())
     problems = []
 

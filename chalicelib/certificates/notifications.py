@@ -25,7 +25,8 @@ def failure_message(spec: CertificateSpec, error: BaseException) -> tuple[str, s
     subject = f"Certificate renewal FAILED: {spec.label}"
     body = (f"Issuing or renewing the certificate for {spec.label} failed.\n\n"
             f"error: {type(error).__name__}: {error}\n\n"
-            f"The next scheduled run tries again; the stored certificate (if any) is unchanged.\n")
+            "The next scheduled run tries again. If the failure came while storing, the stored objects\n"
+            "may not match each other until then: tasks should load bundle.pem, which always does.\n")
     return subject, body
 
 

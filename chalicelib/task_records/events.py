@@ -37,8 +37,10 @@ def task_event_pattern(cluster_arn: str) -> dict[str, Any]:
     Of a task's nine or so events, these four do: PENDING publishes (the ENI has its address),
     RUNNING is the backstop for a PENDING that failed; the first stop event (desiredStatus
     STOPPED while the task is still PENDING, ACTIVATING or RUNNING) removes, and STOPPED is the
-    backstop for it. PROVISIONING has no ENI yet; ACTIVATING, DEACTIVATING, STOPPING and
-    DEPROVISIONING say nothing those four have not, and each would cost a Route53 read.
+    backstop for it. PROVISIONING has no ENI yet; ACTIVATING, and DEACTIVATING, STOPPING and
+    DEPROVISIONING once desiredStatus is STOPPED, say nothing those have not, and each would cost a
+    Route53 read. A stop status while desiredStatus is still RUNNING is let through: there the
+    first stop event may be one of them.
     """
     return {
         "source": [EVENT_SOURCE],
@@ -48,6 +50,9 @@ def task_event_pattern(cluster_arn: str) -> dict[str, Any]:
             "$or": [
                 {"desiredStatus": ["RUNNING"], "lastStatus": ["PENDING", "RUNNING"]},
                 {"desiredStatus": ["STOPPED"], "lastStatus": ["PENDING", "ACTIVATING", "RUNNING", "STOPPED"]},
+                # A task stopped without its desired status changing first (ECS reports some with
+                # desiredStatus still RUNNING): whichever stop status comes first removes.
+                {"desiredStatus": ["RUNNING"], "lastStatus": ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"]},
             ],
         },
     }

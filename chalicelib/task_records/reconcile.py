@@ -8,7 +8,7 @@ ChangeResourceRecordSets calls as Route53's limits allow.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -49,6 +49,18 @@ class ReconcilePlan:
             deleted=tuple(n for n in self.deleted if n not in skip),
             skipped_foreign=self.skipped_foreign,
             changes_by_name={n: c for n, c in self.changes_by_name.items() if n not in skip},
+        )
+
+    def including(self, other: "ReconcilePlan", names: set[str]) -> "ReconcilePlan":
+        """This plan plus what `other` does to these names (the names of one applied change batch)."""
+        def more(mine: tuple[str, ...], theirs: tuple[str, ...]) -> tuple[str, ...]:
+            return (*mine, *(n for n in theirs if n in names and n not in mine))
+
+        return ReconcilePlan(
+            created=more(self.created, other.created), updated=more(self.updated, other.updated),
+            deleted=more(self.deleted, other.deleted), skipped_foreign=self.skipped_foreign,
+            changes_by_name={**self.changes_by_name,
+                             **{n: c for n, c in other.changes_by_name.items() if n in names}},
         )
 
     def summary(self) -> dict[str, Any]:
@@ -155,27 +167,37 @@ class Reconciler:
         addresses = self._interfaces.public_addresses_of(eni_ids) if eni_ids else {}
         desired = {name: found for name, found in desired_addresses(tasks, addresses, self._settings.domain_prefix)
                    .items() if name in set(names)}
-        plan, calls, reads = self._write_names(names, existing, desired)
-        self._remove_records_of_tasks_stopped_meanwhile(plan)
+        # A running task whose ENI the filter did not return yet (EC2 is eventually consistent)
+        # keeps its records, as in run() and update_task_dns: only a task that is not running loses them.
+        running = {name for name in names if _is_running(statuses.get(task_id_of(name)))}
+        written, calls, reads = self._write_names(names, existing, desired, keep=running)
+        self._remove_records_of_tasks_stopped_meanwhile(written)
         logger.info("Task records converged for a batch of events", tasks=len(names), calls=calls,
-                    reads=reads, **_log_keys(plan))
-        return {"calls": calls, "reads": reads, **plan.summary()}
+                    reads=reads, **_log_keys(written))
+        return {"calls": calls, "reads": reads, **written.summary()}
 
     def _write_names(self, names: list[str], existing: list[RecordSet], desired: Mapping[str, TaskAddresses],
-                     ) -> tuple[ReconcilePlan, int, int]:
+                     keep: set[str]) -> tuple[ReconcilePlan, int, int]:
         """Plan these names from what was read and write the plan; when another writer (the other
         consumer of the queue, an event, the reconciler) changed one of them in between, Route53
         rejects that batch, and the names are read and planned again together, not one by one:
-        one read of the names costs a page or a few, a read per name costs one request each."""
+        one read of the names costs a page or a few, a read per name costs one request each.
+
+        Returns what the applied change batches did, over every attempt (a name written by an
+        earlier batch plans as unchanged after a re-read, but was still written by this run and
+        must be looked at again), the number of change calls and of reads of the names."""
         owner_id = self._settings.record_owner_id
+        written = ReconcilePlan()
         calls, reads, attempt = 0, 1, 1
         while True:
             plan = plan_reconcile(desired, existing, owner_id)
+            plan = plan.excluding(keep & set(plan.deleted))
             try:
                 for batch in change_batches(plan.changes_by_name):
                     calls += 1
                     self._zone.change(batch, comment="task-subdomains task events")
-                return plan, calls, reads
+                    written = written.including(plan, {changed_name(change) for change in batch})
+                return replace(written, skipped_foreign=plan.skipped_foreign), calls, reads
             except ClientError as error:
                 if not is_change_conflict(error) or attempt == BATCH_WRITE_ATTEMPTS:
                     raise
