@@ -135,9 +135,8 @@ def per_event(scenario: Scenario) -> tuple[int, float]:
                 with lock:
                     failed += 1
 
-    started = time.monotonic()
-    run_all([threading.Thread(target=invocations) for _ in range(PER_EVENT_CONCURRENCY)])
-    return failed, time.monotonic() - started
+    seconds = timed_threads(invocations, PER_EVENT_CONCURRENCY)
+    return failed, seconds
 
 
 def buffered(scenario: Scenario) -> tuple[int, float]:
@@ -170,16 +169,19 @@ def buffered(scenario: Scenario) -> tuple[int, float]:
                 with lock:
                     failed += 1
 
+    seconds = timed_threads(consumer, BUFFERED_MAXIMUM_CONCURRENCY)
+    return failed, seconds
+
+
+def timed_threads(target, count: int) -> float:
+    """Seconds until `count` threads running `target` have all finished."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
     started = time.monotonic()
-    run_all([threading.Thread(target=consumer) for _ in range(BUFFERED_MAXIMUM_CONCURRENCY)])
-    return failed, time.monotonic() - started
-
-
-def run_all(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return time.monotonic() - started
 
 
 def measure(mode, scenario: Scenario) -> Outcome:
