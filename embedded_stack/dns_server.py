@@ -2,6 +2,9 @@
 
 Pebble validates DNS-01 against it for real, and the demo resolves task hostnames through it.
 Records are read from Route53 on every query, never cached: tests change them between queries.
+Negative answers (NXDOMAIN, and NOERROR without records) carry the zone's SOA in the authority
+section, as Route53 and every authoritative server do: resolvers take their negative-caching time
+from it (RFC 2308), so a caching resolver in front of this server behaves as one in front of Route53.
 """
 
 import logging
@@ -14,7 +17,7 @@ from contextlib import contextmanager
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import AAAA, QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
 
 from embedded_stack.aws import NOT_COUNTED
@@ -29,6 +32,7 @@ _TXT_TOKEN = re.compile(rb'"((?:[^"\\]|\\.)*)"|(\S+)')
 # Route53 escapes: \" and \\, and a three-digit octal code for anything else (\052 is "*").
 _TXT_ESCAPE = re.compile(rb"\\([0-7]{3}|.)")
 _MAX_CHARACTER_STRING = 255
+_SOA_FIELDS = 7  # mname rname serial refresh retry expire minimum
 
 
 class DnsQueryError(Exception):
@@ -58,6 +62,16 @@ def _split_raw(value: str) -> list[bytes]:
     return [raw[i:i + _MAX_CHARACTER_STRING] for i in range(0, len(raw), _MAX_CHARACTER_STRING)] or [b""]
 
 
+def _soa_rdata(route53_value: str) -> SOA | None:
+    """The SOA of a Route53 value, or None when it is not `mname rname serial refresh retry expire
+    minimum` (moto's default SOA is the repr of a dict until zone_soa gives the zone a real one)."""
+    fields = route53_value.split()
+    if len(fields) != _SOA_FIELDS or not all(field.isdigit() for field in fields[2:]):
+        return None
+    mname, rname, *times = fields
+    return SOA(mname, rname, [int(time) for time in times])
+
+
 class Route53Resolver:
     """dnslib resolver: the zone whose name is the longest suffix of the query name answers."""
 
@@ -85,27 +99,47 @@ class Route53Resolver:
                 reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT(_split_raw(value)), ttl=0))
             return reply
         try:
-            record_sets = self._record_sets(name)
+            return self._answer_from_zone(reply, name, name_overridden=override is not None)
         except (BotoCoreError, ClientError):
             _log.warning("route53 lookup failed for %s", name, exc_info=True)
-            reply.header.rcode = RCODE.SERVFAIL
-            return reply
-        if record_sets is None and override is None:  # an overridden name exists
+            failed = request.reply(ra=0, aa=1)  # nothing half-answered
+            failed.header.rcode = RCODE.SERVFAIL
+            return failed
+
+    def _answer_from_zone(self, reply: DNSRecord, name: str, name_overridden: bool) -> DNSRecord:
+        zone = self._zone_for(name)
+        record_sets = self._record_sets(zone[0], name) if zone else None
+        if record_sets is None and not name_overridden:  # an overridden name exists
             reply.header.rcode = RCODE.NXDOMAIN
-            return reply
+        qname, qtype = reply.q.qname, reply.q.qtype
         make_rdata = _ANSWERED.get(QTYPE[qtype])
         for record_set in record_sets or []:
             if make_rdata and record_set["Type"] == QTYPE[qtype]:
                 for record in record_set.get("ResourceRecords", []):  # alias records have none
                     reply.add_answer(RR(qname, qtype, rdata=make_rdata(record["Value"]),
                                         ttl=record_set.get("TTL", 0)))
+        if not reply.rr and zone:
+            self._add_negative_caching_soa(reply, *zone)
         return reply
 
-    def _record_sets(self, name: str) -> list[dict] | None:
-        """The record sets at exactly this name, or None when no zone has any there."""
-        zone_id = self._zone_for(name)
-        if zone_id is None:
-            return None
+    def _add_negative_caching_soa(self, reply: DNSRecord, zone_id: str, apex: str) -> None:
+        """The zone's SOA in the authority section, with TTL min(SOA TTL, SOA minimum) as RFC 2308
+        section 3 asks of an authoritative server: what a resolver may cache this answer for. A zone
+        without a readable SOA gets none, and a resolver then does not cache the answer (section 5)."""
+        listed = self._route53.list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=apex + ".", StartRecordType="SOA", MaxItems="1",
+        )["ResourceRecordSets"]
+        for record_set in listed:
+            if record_set["Type"] != "SOA" or _normalize(record_set["Name"]) != apex:
+                continue
+            soa = _soa_rdata(record_set["ResourceRecords"][0]["Value"])
+            if soa is None:
+                _log.debug("zone %s has no readable SOA: negative answers go without one", apex)
+                return
+            reply.add_auth(RR(apex + ".", QTYPE.SOA, rdata=soa, ttl=min(record_set["TTL"], soa.times[4])))
+
+    def _record_sets(self, zone_id: str, name: str) -> list[dict] | None:
+        """The record sets at exactly this name in the zone, or None when it has none there."""
         found: list[dict] = []
         pages = self._route53.get_paginator("list_resource_record_sets").paginate(
             HostedZoneId=zone_id, StartRecordName=name + ".",
@@ -118,7 +152,8 @@ class Route53Resolver:
                 found.append(record_set)
         return found or None
 
-    def _zone_for(self, name: str) -> str | None:
+    def _zone_for(self, name: str) -> tuple[str, str] | None:
+        """(id, apex name) of the zone whose name is the longest suffix of name, if any."""
         best_id, best_name = None, None
         for page in self._route53.get_paginator("list_hosted_zones").paginate():
             for zone in page["HostedZones"]:
@@ -126,7 +161,7 @@ class Route53Resolver:
                 in_zone = name == zone_name or name.endswith("." + zone_name)
                 if in_zone and (best_name is None or len(zone_name) > len(best_name)):
                     best_id, best_name = zone["Id"], zone_name
-        return best_id
+        return (best_id, best_name) if best_id else None
 
 
 _ANSWERED = {
