@@ -43,9 +43,11 @@ from operator_cli.invoke import (
     renew_locally,
     renewal_payload,
 )
+from operator_cli.name_servers import NoNameServers
 from operator_cli.render import checks_text, reconcile_text, renewal_text, status_text
 from operator_cli.renewal_information import RenewalInformation
 from operator_cli.status import read_status
+from operator_cli.wait import DEFAULT_TIMEOUT_SECONDS, UnknownName, outcome_text, wait_for_task
 
 EXIT_PROBLEM = 1
 EXIT_CANNOT_TELL = 2
@@ -232,6 +234,35 @@ def reconcile(session: Session, dry_run: bool, local: bool, as_json: bool) -> No
         result = invoke(session.runtime.lambda_client(), _deployed(config, RECONCILE_FUNCTION, "reconcile"),
                         {"dry_run": dry_run})
     emit(as_json, result, reconcile_text(result) if isinstance(result, dict) else str(result))
+
+
+@main.command()
+@click.argument("task", metavar="TASK_ID|HOSTNAME")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_SECONDS, show_default=True,
+              metavar="SECONDS", help="Give up after this long (exit 1).")
+@json_option
+@click.pass_obj
+@reports_errors
+def wait(session: Session, task: str, timeout: float, as_json: bool) -> None:
+    """Wait until every name server of the zone answers the task's name with its addresses.
+
+    TASK_ID|HOSTNAME: the task's id, its ARN, or <task id>.<DOMAIN_PREFIX>. The zone's name servers
+    are asked directly, never a caching resolver, so waiting caches no "no such name" anywhere;
+    TASK_SUBDOMAINS_NAMESERVERS=host:port,... asks those instead. Exits 0 when ready; 1 on timeout
+    (saying what each server answered) or when the task will never be ready (stopped, unknown to ECS,
+    no public address).
+    """
+    config = session.config()
+    try:
+        outcome = wait_for_task(task, config.task_dns(), config.task_dns_environment, session.runtime.client,
+                                session.runtime.clocks.waiter, timeout)
+    except (UnknownName, NoNameServers) as error:
+        raise CannotTell(str(error)) from None
+    if not outcome.ready and not as_json:
+        raise Failed(outcome_text(outcome))  # one line: what each server answered, or why never
+    emit(as_json, outcome.as_dict(), outcome_text(outcome))
+    if not outcome.ready:
+        click.get_current_context().exit(EXIT_PROBLEM)
 
 
 def _deployed(config: OperatorConfig, function: str, command: str) -> str:
