@@ -1,9 +1,9 @@
 """task-subdomains: each ECS Fargate task on its own HTTPS subdomain, no load balancer.
 
-Handlers only: task records live in chalicelib/task_records, certificates in
-chalicelib/certificates, and what both use in chalicelib/shared. Function names are part of the
-contract (docs/contract.md). Nothing here imports the certificate side at module level, so the
-DNS functions' cold start never loads the ACME stack.
+Handlers only: task records live in chalicelib/task_records (built in its composition root),
+certificates in chalicelib/certificates, and what both use in chalicelib/shared. Function names
+are defined once, in chalicelib/shared/functions.py (docs/contract.md). Nothing here imports the
+certificate side at module level, so the DNS functions' cold start never loads the ACME stack.
 """
 
 import functools
@@ -11,55 +11,48 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.shared.aws_clients import client
 from chalicelib.shared.chalice_events import tolerate_malformed_events
-from chalicelib.shared.route53 import Route53Zone
-from chalicelib.task_records.ecs import EcsTasks
-from chalicelib.task_records.event_batches import (
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    HOSTNAME_EVENTS_QUEUE_VARIABLE,
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    RENEW_CERTIFICATES,
+    TASK_EVENTS_QUEUE_VARIABLE,
+    UPDATE_TASK_DNS,
+)
+from chalicelib.task_records.composition import hostname_announcer, task_event_handlers
+from chalicelib.task_records.events import task_event_pattern
+from chalicelib.task_records.handlers import (
     BUFFERED_BATCH_SIZE,
     BUFFERED_BATCHING_WINDOW_SECONDS,
     BUFFERED_MAXIMUM_CONCURRENCY,
-    TaskEventBatches,
+    TaskEventHandlers,
 )
-from chalicelib.task_records.event_handler import TaskDns
-from chalicelib.task_records.events import task_event_pattern
-from chalicelib.task_records.network_interfaces import NetworkInterfaces
-from chalicelib.task_records.reconcile import Reconciler, is_dry_run
 from chalicelib.task_records.settings import TaskDnsSettings
 
 app = Chalice(app_name="task-subdomains")
 
 
 @functools.cache
-def task_dns() -> TaskDns:
-    settings = TaskDnsSettings.from_environment()
-    return TaskDns(settings, *_task_dns_adapters(settings))
+def task_records() -> TaskEventHandlers:
+    return task_event_handlers(TaskDnsSettings.from_environment())
 
 
 @functools.cache
-def reconciler() -> Reconciler:
-    settings = TaskDnsSettings.from_environment()
-    return Reconciler(settings, *_task_dns_adapters(settings))
+def announcer():
+    return hostname_announcer(TaskDnsSettings.from_environment())
 
 
-@functools.cache
-def task_event_batches() -> TaskEventBatches:
-    settings = TaskDnsSettings.from_environment()
-    return TaskEventBatches(settings, reconciler())
-
-
-def _task_dns_adapters(settings: TaskDnsSettings) -> tuple[EcsTasks, NetworkInterfaces, Route53Zone]:
-    return (
-        EcsTasks(client("ecs"), settings.cluster_arn),
-        NetworkInterfaces(client("ec2")),
-        Route53Zone(client("route53"), settings.hosted_zone_id),
-    )
+def _messages(event):
+    return ((record.to_dict().get("messageId", ""), record.body) for record in event)
 
 
 # Chalice loads app.py with the stage's environment when it deploys, so the stage decides here
-# which function receives task events. Without CLUSTER_ARN the rule matches nothing rather than
-# every cluster in the account.
-TASK_EVENTS_QUEUE_ARN = os.environ.get("TASK_EVENTS_QUEUE_ARN", "").strip()
+# which functions exist. Without CLUSTER_ARN the rule matches nothing rather than every cluster
+# in the account.
+TASK_EVENTS_QUEUE_ARN = os.environ.get(TASK_EVENTS_QUEUE_VARIABLE, "").strip()
+HOSTNAME_EVENTS_QUEUE_ARN = os.environ.get(HOSTNAME_EVENTS_QUEUE_VARIABLE, "").strip()
 
 if TASK_EVENTS_QUEUE_ARN:
     # Buffered mode: an EventBridge rule (infra/) sends the cluster's task events to the queue,
@@ -70,29 +63,37 @@ if TASK_EVENTS_QUEUE_ARN:
     # the same names, and their conflicts, rare.
     @app.on_sqs_message(queue_arn=TASK_EVENTS_QUEUE_ARN, batch_size=BUFFERED_BATCH_SIZE,
                         maximum_batching_window_in_seconds=BUFFERED_BATCHING_WINDOW_SECONDS,
-                        maximum_concurrency=BUFFERED_MAXIMUM_CONCURRENCY, name="process_task_events")
+                        maximum_concurrency=BUFFERED_MAXIMUM_CONCURRENCY, name=PROCESS_TASK_EVENTS)
     def process_task_events(event):
-        return task_event_batches().handle(record.body for record in event)
+        return task_records().process_task_events(_messages(event))
 
 else:
     @app.on_cw_event(task_event_pattern(os.environ.get("CLUSTER_ARN", "unset-CLUSTER_ARN")),
-                     name="update_task_dns")
+                     name=UPDATE_TASK_DNS)
     def update_task_dns(event):
-        return task_dns().handle_event(event.to_dict())
+        return task_records().update_task_dns(event.to_dict())
 
     tolerate_malformed_events(update_task_dns)
 
 
-@app.schedule(Rate(10, unit=Rate.MINUTES), name="reconcile_task_dns")
+if HOSTNAME_EVENTS_QUEUE_ARN:
+    # Readiness checks the writers leave per change batch: "Task Hostname Ready" once Route53
+    # reports the change in sync. Ten checks a batch: each may be a GetChange.
+    @app.on_sqs_message(queue_arn=HOSTNAME_EVENTS_QUEUE_ARN, batch_size=10, name=ANNOUNCE_HOSTNAMES)
+    def announce_hostnames(event):
+        return announcer().handle(_messages(event))
+
+
+@app.schedule(Rate(10, unit=Rate.MINUTES), name=RECONCILE_TASK_DNS)
 def reconcile_task_dns(event):
-    return reconciler().run(dry_run=is_dry_run(event.to_dict()))
+    return task_records().reconcile_task_dns(event.to_dict())
 
 
 # Invoked by hand with {"dry_run": true}, which has none of a scheduled event's fields.
 tolerate_malformed_events(reconcile_task_dns)
 
 
-@app.schedule(Rate(12, unit=Rate.HOURS), name="renew_certificates")
+@app.schedule(Rate(12, unit=Rate.HOURS), name=RENEW_CERTIFICATES)
 def renew_certificates(event):
     # Imported here: the ACME stack (acme, josepy) stays off the DNS functions' cold start.
     from chalicelib.certificates.renewal import renew_certificates as renew

@@ -13,10 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.certificates.account import AcmeAccountStore
 from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
+from chalicelib.shared.functions import PROCESS_TASK_EVENTS, TASK_EVENTS_QUEUE_VARIABLE
 from operator_cli.ca_identity import CaIdentity, ca_identity
 from operator_cli.caa import caa_check, lookup_name, relevant_caa
 from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
-from operator_cli.configuration import QUEUED_TASK_EVENTS_FUNCTION, TASK_EVENTS_QUEUE_VARIABLE, OperatorConfig
+from operator_cli.configuration import OperatorConfig
 from operator_cli.deployment_checks import DeploymentReader, deployment_checks, expected_functions
 from operator_cli.negative_caching import (
     UnreadableSoa,
@@ -80,9 +81,10 @@ class Doctor:
         if not fix or found.level != WARN:
             return found
         try:
-            _plan, change_id = self._zones.zone(zone.zone_id).converge(
-                zone.name, lambda record_sets: plan_lower_negative_caching(zone.name, record_sets),
+            done = self._zones.zone(zone.zone_id).converge(
+                [zone.name], lambda _name, record_sets: plan_lower_negative_caching(zone.name, record_sets),
                 comment="task-subdomains doctor --fix: negative caching TTL")
+            change_id = done.batches[0].change_id if done.batches else None
         except UnreadableSoa as error:
             return Check(WARN, found.check, found.subject, f"{found.message}; not fixed: {error}")
         self._zones.forget(zone.zone_id, zone.name)
@@ -136,8 +138,8 @@ class Doctor:
         reader = DeploymentReader(self._client("lambda"), self._client("events"), self._client("sqs"))
         found = {function: reader.function(name) for function, name in names.items()}
         queue = None
-        if queue_arn and found.get(QUEUED_TASK_EVENTS_FUNCTION):
-            queue = reader.queue(queue_arn, names[QUEUED_TASK_EVENTS_FUNCTION])
+        if queue_arn and found.get(PROCESS_TASK_EVENTS):
+            queue = reader.queue(queue_arn, names[PROCESS_TASK_EVENTS])
         return deployment_checks(stage, names, found, self._task_dns.cluster_arn, queue)
 
 

@@ -15,10 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
-from chalicelib.shared.route53 import Route53Zone
-from chalicelib.task_records.ecs import EcsTasks
-from chalicelib.task_records.network_interfaces import NetworkInterfaces
-from chalicelib.task_records.reconcile import Reconciler
+from chalicelib.task_records.composition import task_event_handlers
 from chalicelib.task_records.settings import TaskDnsSettings
 
 # renew_certificates may run for its whole 900 s timeout; the answer must be waited for.
@@ -76,9 +73,7 @@ def invoke_async(lambda_client, function_name: str, payload: dict[str, Any]) -> 
 
 
 def reconcile_locally(settings: TaskDnsSettings, client: Callable[[str], Any], dry_run: bool) -> dict[str, Any]:
-    reconciler = Reconciler(settings, EcsTasks(client("ecs"), settings.cluster_arn), NetworkInterfaces(client("ec2")),
-                            Route53Zone(client("route53"), settings.hosted_zone_id))
-    return reconciler.run(dry_run=dry_run)
+    return task_event_handlers(settings, client).reconcile_task_dns({"dry_run": dry_run})
 
 
 def renew_locally(settings, force: bool, clocks) -> dict[str, Any]:

@@ -6,50 +6,21 @@ Route53 zone has TTL 900 and minimum 86400: the name exists a second later, but 
 answering "no such name" for up to 15 minutes. Lowering both to 60 s matches the records' own TTL.
 """
 
+import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from chalicelib.shared.route53 import ChangePlan, RecordSet, change, record_set
+from chalicelib.shared.records import Action, Change, ChangePlan, RecordSet, record_set
+from chalicelib.shared.soa import SOA_TYPE, Soa, UnreadableSoa, negative_caching_ttl, soa_record_set
 from operator_cli.checks import OK, WARN, Check
 
 # Task records have TTL 60; a longer negative TTL is what makes a fresh name "sometimes" fail.
 NEGATIVE_TTL_LIMIT = 60
-SOA_TYPE = "SOA"
 
 
-class UnreadableSoa(ValueError):
-    """The SOA value is not `mname rname serial refresh retry expire minimum`."""
-
-
-@dataclass(frozen=True)
-class Soa:
-    primary: str
-    contact: str
-    serial: int
-    refresh: int
-    retry: int
-    expire: int
-    minimum: int
-
-    @classmethod
-    def parse(cls, value: str) -> "Soa":
-        fields = value.split()
-        if len(fields) != 7 or not all(field.isdigit() for field in fields[2:]):
-            raise UnreadableSoa(f"SOA value {value!r} is not 'mname rname serial refresh retry expire minimum'")
-        primary, contact, *numbers = fields
-        return cls(primary, contact, *map(int, numbers))
-
-    def text(self) -> str:
-        return " ".join(map(str, (self.primary, self.contact, self.serial, self.refresh, self.retry,
-                                  self.expire, self.minimum)))
-
-
-def negative_caching_ttl(record_ttl: int, soa: Soa) -> int:
-    return min(record_ttl, soa.minimum)
-
-
-def soa_record_set(record_sets: Iterable[RecordSet]) -> RecordSet | None:
-    return next((r for r in record_sets if r.type == SOA_TYPE), None)
+class SoaOutcome(enum.Enum):
+    LOWERED = "lowered"
+    UNCHANGED = "unchanged"
 
 
 def negative_caching_check(apex: str, soa_set: RecordSet | None, limit: int = NEGATIVE_TTL_LIMIT) -> Check:
@@ -83,9 +54,9 @@ def plan_lower_negative_caching(apex: str, record_sets: Iterable[RecordSet],
         raise UnreadableSoa(f"no SOA record at {apex}")
     soa = Soa.parse(soa_set.values[0])
     if negative_caching_ttl(soa_set.ttl, soa) <= limit:
-        return ChangePlan("unchanged")
+        return ChangePlan(SoaOutcome.UNCHANGED)
     lowered = replace(soa, minimum=min(soa.minimum, limit))
-    return ChangePlan("lowered", (
-        change("DELETE", soa_set.route53),
-        change("CREATE", record_set(apex, SOA_TYPE, min(soa_set.ttl, limit), (lowered.text(),))),
+    return ChangePlan(SoaOutcome.LOWERED, (
+        Change(Action.DELETE, soa_set),
+        Change(Action.CREATE, record_set(apex, SOA_TYPE, min(soa_set.ttl, limit), (lowered.text(),))),
     ))

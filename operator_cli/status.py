@@ -11,10 +11,7 @@ from typing import Any
 
 from chalicelib.certificates.settings import RenewalSettings
 from chalicelib.certificates.store import CertificateStore
-from chalicelib.shared.route53 import Route53Zone
-from chalicelib.task_records.ecs import EcsTasks
-from chalicelib.task_records.events import network_interface_id
-from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.composition import TaskRecordAdapters
 from chalicelib.task_records.settings import TaskDnsSettings
 from operator_cli.certificate_status import CertificateStatus, read_certificate_status
 from operator_cli.renewal_information import RenewalInformation
@@ -54,9 +51,10 @@ def read_status(task_dns: TaskDnsSettings, renewal: RenewalSettings, client: Cal
 def read_task_records(settings: TaskDnsSettings, client: Callable[[str], Any]) -> TaskRecordsStatus:
     # The zone first, as the reconciler reads it: a task that starts in between shows as "not
     # published yet" rather than its record as "without a running task".
-    existing = Route53Zone(client("route53"), settings.hosted_zone_id).record_sets_under(settings.domain_prefix)
-    tasks = EcsTasks(client("ecs"), settings.cluster_arn).running_tasks()
-    eni_ids = [eni for eni in (network_interface_id(t.attachments) for t in tasks) if eni]
-    addresses = NetworkInterfaces(client("ec2")).public_addresses_of(eni_ids) if eni_ids else {}
+    adapters = TaskRecordAdapters.from_clients(settings, client)
+    existing = adapters.zone.record_sets_under(settings.domain_prefix)
+    tasks = adapters.tasks.running_tasks()
+    eni_ids = [eni for eni in (task.network_interface_id for task in tasks) if eni]
+    addresses = adapters.interfaces.public_addresses_of(eni_ids) if eni_ids else {}
     return task_records_status(tasks, addresses, existing, settings.domain_prefix, settings.hosted_zone_id,
                                settings.record_owner_id)

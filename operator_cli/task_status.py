@@ -1,9 +1,9 @@
 """What `status` says about task records. The classification is a pure function.
 
-It uses the reconciler's own notion of which tasks should have a name (`desired_addresses`) and
-the functions' own ownership rule (`name_ownership`), so it shows what `reconcile_task_dns` would
-see: running tasks with a record, running tasks without one (and why), owned records whose task
-no longer runs (the next reconcile deletes them) and foreign records under the prefix (never touched).
+It uses the writers' own notion of what a task's name should hold (`target_for`) and their own
+ownership rule (`TxtOwnership`), so it shows what `reconcile_task_dns` would see: running tasks
+with a record, running tasks without one (and why), owned records whose task no longer runs (the
+next reconcile deletes them) and foreign records under the prefix (never touched).
 """
 
 from collections import defaultdict
@@ -11,12 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.shared.route53 import RecordSet
-from chalicelib.task_records.arns import hostname_for_task, task_id_from_arn
-from chalicelib.task_records.ecs import TaskStatus
-from chalicelib.task_records.events import is_starting_or_running, network_interface_id
-from chalicelib.task_records.reconcile import desired_addresses
-from chalicelib.task_records.records import ADDRESS_TYPES, TaskAddresses, name_ownership
+from chalicelib.shared.records import RecordSet
+from chalicelib.task_records.ownership import Ownership, TxtOwnership
+from chalicelib.task_records.plan import ADDRESS_TYPES, Publish, target_for
+from chalicelib.task_records.tasks import Task, TaskAddresses
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class TaskRecordsStatus:
         }
 
 
-def task_records_status(tasks: Iterable[TaskStatus], addresses_by_eni: Mapping[str, TaskAddresses],
+def task_records_status(tasks: Iterable[Task], addresses_by_eni: Mapping[str, TaskAddresses],
                         existing: Iterable[RecordSet], domain_prefix: str, zone_id: str,
                         owner_id: str) -> TaskRecordsStatus:
     """tasks: as EcsTasks.running_tasks() lists them; those ECS no longer wants running are left out."""
@@ -73,14 +71,18 @@ def task_records_status(tasks: Iterable[TaskStatus], addresses_by_eni: Mapping[s
     by_name: dict[str, list[RecordSet]] = defaultdict(list)
     for record_set in existing:
         by_name[record_set.name].append(record_set)
-    ownership = {name: name_ownership(sets, owner_id) for name, sets in by_name.items()}
-    desired = desired_addresses(tasks, addresses_by_eni, domain_prefix)
+    registry = TxtOwnership(owner_id)
+    ownership = {name: registry.of(sets).value for name, sets in by_name.items()}
+    desired = {}
+    for task in tasks:
+        target, hostname = target_for(task, addresses_by_eni), task.hostname(domain_prefix)
+        if hostname and isinstance(target, Publish):
+            desired[hostname] = target.addresses
 
     with_record, without_record = [], []
     for task in sorted(tasks, key=lambda t: t.task_arn):
-        task_id = task_id_from_arn(task.task_arn)
-        hostname = hostname_for_task(task_id, domain_prefix) if task_id else None
-        owner = ownership.get(hostname or "", "free")
+        hostname = task.hostname(domain_prefix)
+        owner = ownership.get(hostname or "", Ownership.FREE.value)
         if hostname in desired and owner == "ours":
             with_record.append(TaskWithRecord(hostname, _addresses(desired[hostname]), _published(by_name[hostname])))
         else:
@@ -93,12 +95,12 @@ def task_records_status(tasks: Iterable[TaskStatus], addresses_by_eni: Mapping[s
                              orphaned, foreign)
 
 
-def _why_no_record(task: TaskStatus, hostname: str | None, owner: str, has_address: bool) -> str:
+def _why_no_record(task: Task, hostname: str | None, owner: str, has_address: bool) -> str:
     if hostname is None:
         return "its task id is not one lower-case DNS label: no record is ever written for it"
-    if not is_starting_or_running(task.desired_status, task.last_status):
+    if not task.is_running:
         return f"{task.last_status or 'unknown state'}: its network interface has no address yet"
-    eni_id = network_interface_id(task.attachments)
+    eni_id = task.network_interface_id
     if not has_address:
         if eni_id is None:
             return "no network interface (awsvpc networking?)"

@@ -30,8 +30,8 @@ def clear_app_caches() -> None:
     """The app builds its clients and settings on first use; a new account needs new ones."""
     import app
 
-    app.task_dns.cache_clear()
-    app.reconciler.cache_clear()
+    app.task_records.cache_clear()
+    app.announcer.cache_clear()
 
 
 def clean_account(emulated_aws) -> None:

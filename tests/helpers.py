@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chalicelib.task_records.records import ownership_marker
+from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import FargateCluster
 

@@ -3,7 +3,7 @@
 import pytest
 
 from chalicelib.certificates.settings import LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING
-from chalicelib.shared.route53 import RecordSet
+from chalicelib.shared.records import RecordSet
 from operator_cli.ca_identity import LETS_ENCRYPT_IDENTITY, CaIdentity, ca_identity, identities_from_directory
 from operator_cli.caa import caa_check, names_up_to, parse_caa, relevant_caa
 

@@ -7,9 +7,9 @@ import pytest
 from chalicelib.certificates.policy import CertificateFacts, lifetime_renewal_time
 from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
 from chalicelib.certificates.store import StoredCertificate
-from chalicelib.shared.route53 import RecordSet, record_set
-from chalicelib.task_records.ecs import TaskStatus
-from chalicelib.task_records.records import TaskAddresses, ownership_marker
+from chalicelib.shared.records import RecordSet, record_set
+from chalicelib.task_records.ownership import ownership_marker
+from chalicelib.task_records.tasks import Task, TaskAddresses
 from operator_cli.certificate_status import EXPIRY_ATTENTION, certificate_status
 from operator_cli.deployment_checks import DeployedFunction, Rule, deployment_checks, expected_functions
 from operator_cli.doctor import certificate_coverage_check
@@ -72,14 +72,14 @@ OWNER = "0123456789abcdef"
 CLUSTER = "arn:aws:ecs:eu-west-2:123456789012:cluster/c"
 
 
-def task(task_id: str, eni: str | None = None, last_status: str = "RUNNING") -> TaskStatus:
+def task(task_id: str, eni: str | None = None, last_status: str = "RUNNING") -> Task:
     attachments = [{"type": "ElasticNetworkInterface", "details": [{"name": "networkInterfaceId", "value": eni}]}] \
         if eni else []
-    return TaskStatus(f"arn:aws:ecs:eu-west-2:123456789012:task/c/{task_id}", "RUNNING", last_status, attachments)
+    return Task(f"arn:aws:ecs:eu-west-2:123456789012:task/c/{task_id}", "RUNNING", last_status, attachments)
 
 
 def records(name: str, *sets: tuple[str, tuple[str, ...]]) -> list[RecordSet]:
-    return [RecordSet.from_route53(record_set(name, record_type, 60, values)) for record_type, values in sets]
+    return [record_set(name, record_type, 60, values) for record_type, values in sets]
 
 
 def ours(name: str, *addresses: str) -> list[RecordSet]:

@@ -2,11 +2,13 @@
 
 import pytest
 
-from chalicelib.shared.route53 import RecordSet, record_set
+from chalicelib.shared.records import RecordSet, record_set
+from chalicelib.shared.route53 import change_to_route53, to_route53
 from embedded_stack.zone_soa import ROUTE53_SOA_TTL, route53_default_soa
 from operator_cli.negative_caching import (
     NEGATIVE_TTL_LIMIT,
     Soa,
+    SoaOutcome,
     UnreadableSoa,
     negative_caching_check,
     negative_caching_ttl,
@@ -17,7 +19,7 @@ APEX = "example.com"
 
 
 def soa_set(value: str, ttl: int) -> RecordSet:
-    return RecordSet.from_route53(record_set(APEX, "SOA", ttl, (value,)))
+    return record_set(APEX, "SOA", ttl, (value,))
 
 
 ROUTE53_DEFAULT = soa_set(route53_default_soa("ns-2048.awsdns-64.net"), ROUTE53_SOA_TTL)
@@ -59,12 +61,12 @@ def test_an_unreadable_or_missing_soa_is_a_warning_not_a_crash():
 
 
 def test_the_fix_deletes_the_soa_as_read_and_creates_it_with_only_ttl_and_minimum_lowered():
-    others = RecordSet.from_route53(record_set(APEX, "NS", 172800, ("ns-1.example.net.",)))
+    others = record_set(APEX, "NS", 172800, ("ns-1.example.net.",))
 
     plan = plan_lower_negative_caching(APEX, [others, ROUTE53_DEFAULT])
 
-    delete, create = plan.changes
-    assert (delete["Action"], delete["ResourceRecordSet"]) == ("DELETE", ROUTE53_DEFAULT.route53)
+    delete, create = map(change_to_route53, plan.changes)
+    assert (delete["Action"], delete["ResourceRecordSet"]) == ("DELETE", to_route53(ROUTE53_DEFAULT))
     assert create["Action"] == "CREATE"
     new_set = create["ResourceRecordSet"]
     (value,) = [r["Value"] for r in new_set["ResourceRecords"]]
@@ -85,4 +87,4 @@ def test_the_fix_never_raises_a_value_that_is_already_lower():
 
 def test_the_fix_changes_nothing_when_the_zone_is_already_fine():
     plan = plan_lower_negative_caching(APEX, [soa_set(ROUTE53_DEFAULT.values[0].rsplit(" ", 1)[0] + " 60", 60)])
-    assert (plan.outcome, plan.changes) == ("unchanged", ())
+    assert (plan.outcome, plan.changes) == (SoaOutcome.UNCHANGED, ())

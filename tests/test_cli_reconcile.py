@@ -5,7 +5,7 @@ import json
 import boto3
 from botocore.stub import ANY, Stubber
 
-from chalicelib.task_records.records import ownership_marker
+from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import DOMAIN_PREFIX
 from operator_cli.cli import Runtime

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.certificates.policy import lifetime_renewal_time
 from chalicelib.shared.aws_clients import client
-from chalicelib.task_records.records import ownership_marker
+from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import DOMAIN_PREFIX
 from operator_cli.certificate_status import EXPIRY_ATTENTION

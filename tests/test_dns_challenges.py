@@ -11,7 +11,7 @@ from chalicelib.certificates.challenges import (
     txt_after_removing,
     txt_swap,
 )
-from chalicelib.shared.route53 import RecordSet, Route53Zone
+from chalicelib.shared.route53 import Route53Zone, change_to_route53, from_route53
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
 from tests.helpers import FakeClock
 
@@ -25,31 +25,36 @@ def test_removing_takes_only_our_values():
 
 
 NAME = "_acme-challenge.t.example.com"
-CURRENT = RecordSet.from_route53({"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
-                                  "ResourceRecords": [{"Value": '"abc"'}]})
+
+
+def wire(changes):
+    """As Route53 receives them."""
+    return [change_to_route53(c) for c in changes]
+CURRENT = from_route53({"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
+                       "ResourceRecords": [{"Value": '"abc"'}]})
 
 
 def test_changed_values_are_swapped_naming_the_values_read():
-    assert txt_swap(NAME, CURRENT, ('"abc"', '"def"')) == [
-        {"Action": "DELETE", "ResourceRecordSet": CURRENT.route53},
+    assert wire(txt_swap(NAME, CURRENT, ('"abc"', '"def"'))) == [
+        {"Action": "DELETE", "ResourceRecordSet": CURRENT.provider_data},
         {"Action": "CREATE", "ResourceRecordSet": {"Name": f"{NAME}.", "Type": "TXT", "TTL": 60,
                                                    "ResourceRecords": [{"Value": '"abc"'}, {"Value": '"def"'}]}},
     ]
 
 
 def test_the_decision_reads_only_the_txt_set_among_what_is_at_the_name():
-    other = RecordSet.from_route53({"Name": f"{NAME}.", "Type": "CNAME", "TTL": 60,
-                                    "ResourceRecords": [{"Value": "x.example.com"}]})
+    other = from_route53({"Name": f"{NAME}.", "Type": "CNAME", "TTL": 60,
+                          "ResourceRecords": [{"Value": "x.example.com"}]})
     plan = plan_txt(NAME, [other, CURRENT], lambda existing: txt_after_adding(existing, ["def"]))
     assert plan.changes == tuple(txt_swap(NAME, CURRENT, ('"abc"', '"def"')))
     assert plan_txt(NAME, [CURRENT], lambda existing: existing).changes == ()
 
 
 def test_empty_remainder_deletes_with_current_values_and_nothing_to_do_is_nothing():
-    assert txt_swap(NAME, CURRENT, ()) == [{"Action": "DELETE", "ResourceRecordSet": CURRENT.route53}]
+    assert wire(txt_swap(NAME, CURRENT, ())) == [{"Action": "DELETE", "ResourceRecordSet": CURRENT.provider_data}]
     assert txt_swap(NAME, None, ()) == []
     assert txt_swap(NAME, CURRENT, ('"abc"',)) == []
-    assert [c["Action"] for c in txt_swap(NAME, None, ('"abc"',))] == ["CREATE"]
+    assert [c["Action"] for c in wire(txt_swap(NAME, None, ('"abc"',)))] == ["CREATE"]
 
 
 def stubbed_route53(statuses):

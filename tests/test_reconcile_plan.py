@@ -1,19 +1,23 @@
-"""The reconcile decisions and Route53 batching, without AWS."""
+"""The plan for many names, Route53 batching, and the one compare-and-swap loop, without AWS."""
+
+import functools
 
 import boto3
 from botocore.stub import Stubber
 
-from chalicelib.shared.route53 import RecordSet, Route53Zone, change_batches, change_weight
-from chalicelib.task_records.reconcile import apply_batch, plan_reconcile
-from chalicelib.task_records.records import TaskAddresses, ownership_marker
+from chalicelib.shared.records import Action, Change, record_set
+from chalicelib.shared.route53 import Route53Zone, change_batches, change_weight, from_route53
+from chalicelib.task_records.ownership import TxtOwnership, ownership_marker
+from chalicelib.task_records.plan import Outcome, Publish, Remove, calculate, plan_name
+from chalicelib.task_records.tasks import TaskAddresses
 
 PREFIX = "p.example.com"
 OWNER = "0011223344556677"
 
 
 def rrset(name, record_type, *values):
-    return RecordSet.from_route53({"Name": f"{name}.", "Type": record_type, "TTL": 60,
-                                   "ResourceRecords": [{"Value": v} for v in values]})
+    return from_route53({"Name": f"{name}.", "Type": record_type, "TTL": 60,
+                         "ResourceRecords": [{"Value": v} for v in values]})
 
 
 def ours(name, *addresses):
@@ -21,28 +25,31 @@ def ours(name, *addresses):
 
 
 def test_plan_creates_updates_deletes_and_skips_foreign():
-    desired = {f"new.{PREFIX}": TaskAddresses(("192.0.2.1",)), f"moved.{PREFIX}": TaskAddresses(("192.0.2.2",)),
-               f"same.{PREFIX}": TaskAddresses(("192.0.2.3",)), f"taken.{PREFIX}": TaskAddresses(("192.0.2.4",))}
+    targets = {f"new.{PREFIX}": Publish(TaskAddresses(("192.0.2.1",))),
+               f"moved.{PREFIX}": Publish(TaskAddresses(("192.0.2.2",))),
+               f"same.{PREFIX}": Publish(TaskAddresses(("192.0.2.3",))),
+               f"taken.{PREFIX}": Publish(TaskAddresses(("192.0.2.4",))),
+               f"gone.{PREFIX}": Remove(), f"www.{PREFIX}": Remove()}
     existing = [*ours(f"moved.{PREFIX}", "198.51.100.2"), *ours(f"same.{PREFIX}", "192.0.2.3"),
                 *ours(f"gone.{PREFIX}", "198.51.100.5"), rrset(f"taken.{PREFIX}", "A", "198.51.100.4"),
                 rrset(f"www.{PREFIX}", "CNAME", "example.org.")]
 
-    plan = plan_reconcile(desired, existing, OWNER)
+    plan = calculate(targets, existing, TxtOwnership(OWNER))
 
-    assert plan.created == (f"new.{PREFIX}",)
-    assert plan.updated == (f"moved.{PREFIX}",)
-    assert plan.deleted == (f"gone.{PREFIX}",)
-    assert plan.skipped_foreign == (f"taken.{PREFIX}", f"www.{PREFIX}")
+    assert plan.with_outcome(Outcome.CREATED) == (f"new.{PREFIX}",)
+    assert plan.with_outcome(Outcome.UPDATED) == (f"moved.{PREFIX}",)
+    assert plan.with_outcome(Outcome.UNCHANGED) == (f"same.{PREFIX}",)
+    assert plan.with_outcome(Outcome.REMOVED) == (f"gone.{PREFIX}",)
+    assert plan.with_outcome(Outcome.FOREIGN) == (f"taken.{PREFIX}", f"www.{PREFIX}")
     assert set(plan.changes_by_name) == {f"new.{PREFIX}", f"moved.{PREFIX}", f"gone.{PREFIX}"}
 
 
 def create(name, value="192.0.2.1"):
-    return {"Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "A", "TTL": 60,
-                                                      "ResourceRecords": [{"Value": value}]}}
+    return Change(Action.CREATE, record_set(name, "A", 60, (value,)))
 
 
 def upsert(name, value="192.0.2.1"):
-    return {**create(name, value), "Action": "UPSERT"}
+    return Change(Action.UPSERT, record_set(name, "A", 60, (value,)))
 
 
 def test_upsert_counts_double_against_both_limits():
@@ -55,7 +62,7 @@ def test_batches_respect_the_record_limit_and_keep_a_name_together():
     batches = change_batches(changes)
     assert [len(b) for b in batches] == [1000, 1000, 2]
     for batch in batches:
-        names = [c["ResourceRecordSet"]["Name"] for c in batch]
+        names = [c.name for c in batch]
         assert all(names.count(n) == 2 for n in names)
 
 
@@ -67,7 +74,7 @@ def test_batches_respect_the_character_limit():
     assert [len(b) for b in batches] == [62, 38]
 
 
-def test_rejected_batch_falls_back_to_one_name_at_a_time():
+def test_a_rejected_batch_is_read_again_and_decided_afresh_then_written():
     client = boto3.client("route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(client)
     name = f"new.{PREFIX}"
@@ -80,11 +87,38 @@ def test_rejected_batch_falls_back_to_one_name_at_a_time():
     ], "IsTruncated": False, "MaxItems": "20"})
     stubber.add_response("change_resource_record_sets", {"ChangeInfo": {
         "Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}}, {
-        "HostedZoneId": "Z1", "ChangeBatch": {"Comment": f"task-subdomains: {name}", "Changes": [
+        "HostedZoneId": "Z1", "ChangeBatch": {"Comment": "task records", "Changes": [
             {"Action": "UPSERT", "ResourceRecordSet": {"Name": f"{name}.", "Type": "A", "TTL": 60,
                                                        "ResourceRecords": [{"Value": "192.0.2.1"}]}}]}})
     stubber.activate()
+    target, ownership = Publish(TaskAddresses(("192.0.2.1",))), TxtOwnership(OWNER)
 
-    apply_batch(Route53Zone(client, "Z1"), [create(f"{name}.")], {name: TaskAddresses(("192.0.2.1",))}, OWNER)
+    done = Route53Zone(client, "Z1").converge(
+        [name], lambda n, found: plan_name(n, found, target, ownership), comment="task records", existing=[])
 
     stubber.assert_no_pending_responses()
+    assert done.plans[name].outcome is Outcome.UPDATED and done.reads == 1
+    assert [b.change_id for b in done.batches] == ["/change/C2"]
+
+
+def test_after_a_conflict_only_the_names_not_yet_written_are_read_again():
+    client = boto3.client("route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    first, second = f"a.{PREFIX}", f"b.{PREFIX}"
+    accepted = {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}}
+    stubber.add_response("change_resource_record_sets", accepted)  # the first name's batch
+    stubber.add_client_error("change_resource_record_sets", service_error_code="InvalidChangeBatch",
+                             http_status_code=400)  # the second's: someone claimed it meanwhile
+    stubber.add_response("list_resource_record_sets", {"ResourceRecordSets": [
+        {"Name": f"{second}.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "198.51.100.1"}]},
+    ], "IsTruncated": False, "MaxItems": "20"}, {"HostedZoneId": "Z1", "StartRecordName": f"{second}.",
+                                                 "MaxItems": "20"})
+    stubber.activate()
+    target, ownership = Publish(TaskAddresses(("192.0.2.1",))), TxtOwnership(OWNER)
+
+    done = Route53Zone(client, "Z1").converge(
+        [first, second], lambda n, found: plan_name(n, found, target, ownership), comment="c", existing=[],
+        pack=functools.partial(change_batches, max_records=2))  # a name a batch
+
+    stubber.assert_no_pending_responses()
+    assert (done.plans[first].outcome, done.plans[second].outcome) == (Outcome.CREATED, Outcome.FOREIGN)

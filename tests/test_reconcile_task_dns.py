@@ -2,7 +2,7 @@
 
 from chalice.test import Client
 
-from chalicelib.task_records.records import ownership_marker
+from chalicelib.task_records.ownership import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
 from tests.helpers import hostname, marker
 

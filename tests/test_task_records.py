@@ -1,19 +1,24 @@
 """The record decisions, without AWS."""
 
-from chalicelib.task_records.records import (
-    RecordSet,
-    TaskAddresses,
-    ownership_marker,
-    plan_publish,
-    plan_removal,
-)
+from chalicelib.shared.route53 import change_to_route53, from_route53
+from chalicelib.task_records.ownership import TxtOwnership, ownership_marker
+from chalicelib.task_records.plan import Leave, Outcome, Publish, Remove, plan_name
+from chalicelib.task_records.tasks import TaskAddresses
 
 NAME = "abc.eu-west-2.browser.example.com"
 OWNER = "0011223344556677"
 
 
+def plan_publish(name, existing, addresses, owner):
+    return plan_name(name, existing, Publish(addresses), TxtOwnership(owner))
+
+
+def plan_removal(name, existing, owner):
+    return plan_name(name, existing, Remove(), TxtOwnership(owner))
+
+
 def rrset(record_type, *values, ttl=60, name=NAME):
-    return RecordSet.from_route53({
+    return from_route53({
         "Name": f"{name}.", "Type": record_type, "TTL": ttl,
         "ResourceRecords": [{"Value": v} for v in values],
     })
@@ -24,8 +29,9 @@ def ours(*address_sets):
 
 
 def actions(plan):
+    wire = [change_to_route53(c) for c in plan.changes]
     return [(c["Action"], c["ResourceRecordSet"]["Type"],
-             [r["Value"] for r in c["ResourceRecordSet"].get("ResourceRecords", [])]) for c in plan.changes]
+             [r["Value"] for r in c["ResourceRecordSet"].get("ResourceRecords", [])]) for c in wire]
 
 
 def test_free_name_is_claimed_with_create_so_a_racing_writer_fails():
@@ -84,3 +90,15 @@ def test_removal_of_nothing_is_absent():
 def test_record_sets_at_other_names_are_not_considered():
     neighbour = rrset("A", "198.51.100.1", name="other." + NAME)
     assert plan_publish(NAME, [neighbour], TaskAddresses(("192.0.2.1",)), OWNER).outcome == "created"
+
+
+def test_a_running_task_without_a_known_address_leaves_its_name_as_it_is():
+    existing = ours(rrset("A", "192.0.2.1"))
+    for outcome in (Outcome.NO_INTERFACE, Outcome.NO_PUBLIC_IP):
+        plan = plan_name(NAME, existing, Leave(outcome), TxtOwnership(OWNER))
+        assert (plan.outcome, plan.changes) == (outcome, ())
+
+
+def test_a_removal_reports_the_addresses_it_took_away():
+    existing = ours(rrset("A", "192.0.2.1"), rrset("AAAA", "2001:db8::1"))
+    assert plan_removal(NAME, existing, OWNER).addresses == TaskAddresses(("192.0.2.1",), ("2001:db8::1",))

@@ -4,7 +4,7 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib.task_records.records import ownership_marker
+from chalicelib.task_records.ownership import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
 from tests.fault_injection import failing
 from tests.helpers import hooked, hostname, marker
@@ -328,19 +328,22 @@ def test_crafted_event_naming_a_live_task_cannot_remove_its_records(cluster, app
     assert cluster.zone_records() == published
 
 
-def test_stop_event_in_the_old_arn_format_for_a_live_task_keeps_its_records(cluster, app_module):
-    # task/<id> does not name its cluster, so ECS is asked before anything is removed.
+@pytest.mark.parametrize("old_format", [True, False], ids=["task/<id>", "task/<cluster>/<id>"])
+def test_a_stop_event_for_a_live_task_keeps_its_records(cluster, app_module, old_format):
+    # An event only says which task to look at: ECS, asked, says it runs (a forged event, or one
+    # in the old format, which does not even name its cluster).
     cluster.use_long_task_arns(True)
     task = cluster.run_task(public_ip="203.0.113.31")
     app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
     published = cluster.zone_records()
     crafted = cluster.event(task, "STOPPED", "STOPPED")
     scope, task_id = task["taskArn"].split(":task/")[0], task["taskArn"].rsplit("/", 1)[1]
-    crafted["detail"]["taskArn"] = f"{scope}:task/{task_id}"
+    if old_format:
+        crafted["detail"]["taskArn"] = f"{scope}:task/{task_id}"
 
     outcome = app_module.update_task_dns(crafted, None)
 
-    assert outcome["outcome"] == "still-running"
+    assert outcome["outcome"] == "unchanged"
     assert cluster.zone_records() == published
 
 

@@ -12,16 +12,22 @@ IAM: route53:ListResourceRecordSets, route53:ChangeResourceRecordSets (TXT, _acm
 route53:GetChange.
 """
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from chalicelib.shared.logs import logger
-from chalicelib.shared.route53 import ChangePlan, RecordSet, Route53Zone, change, record_set
+from chalicelib.shared.records import Action, Change, ChangePlan, RecordSet, record_set
+from chalicelib.shared.route53 import Route53Zone
 from chalicelib.shared.waiting import Waiter
 
 CHALLENGE_TTL = 60
 # Route53 usually reports INSYNC within a minute; the bound leaves the CA time to validate.
 INSYNC_TIMEOUT_SECONDS = 180.0
+
+
+class TxtOutcome(enum.Enum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
 
 
 def quoted(value: str) -> str:
@@ -38,17 +44,17 @@ def txt_after_removing(existing: Iterable[str], ours: Iterable[str]) -> tuple[st
     return tuple(v for v in existing if v not in mine)
 
 
-def txt_swap(name: str, current: RecordSet | None, values: tuple[str, ...]) -> list[dict[str, Any]]:
+def txt_swap(name: str, current: RecordSet | None, values: tuple[str, ...]) -> list[Change]:
     """The batch that turns the set we read into one with these values, or [] when it already is.
 
     It names the current values, so Route53 applies it only if nobody changed them since we read.
     """
     if current is not None and current.values == values:
         return []
-    delete = [change("DELETE", current.route53)] if current else []
+    delete = [Change(Action.DELETE, current)] if current else []
     # Keep the TTL of a set someone else made; ours get a short one.
     ttl = current.ttl if current is not None and current.ttl is not None else CHALLENGE_TTL
-    create = [change("CREATE", record_set(name, "TXT", ttl, values))] if values else []
+    create = [Change(Action.CREATE, record_set(name, "TXT", ttl, values))] if values else []
     return delete + create
 
 
@@ -57,7 +63,7 @@ def plan_txt(name: str, existing: Iterable[RecordSet],
     """The decision for one challenge name, given every record set read at it."""
     current = next((r for r in existing if r.type == "TXT"), None)
     batch = txt_swap(name, current, new_values(current.values if current else ()))
-    return ChangePlan("changed" if batch else "unchanged", tuple(batch))
+    return ChangePlan(TxtOutcome.CHANGED if batch else TxtOutcome.UNCHANGED, tuple(batch))
 
 
 class Route53Challenges:
@@ -78,12 +84,14 @@ class Route53Challenges:
             self._swap(name, lambda existing, ours=list(values): txt_after_removing(existing, ours))
 
     def _swap(self, name: str, new_values: Callable[[tuple[str, ...]], tuple[str, ...]]) -> str | None:
-        plan, change_id = self._zone.converge(name, lambda existing: plan_txt(name, existing, new_values),
-                                              comment=f"task-subdomains ACME challenge {name}")
-        if change_id is not None:
-            logger.info("Challenge TXT record changed", record_name=name, zone_id=self._zone.zone_id,
-                        actions=[c["Action"] for c in plan.changes], change_id=change_id)
-        return change_id
+        done = self._zone.converge([name], lambda _name, existing: plan_txt(name, existing, new_values),
+                                   comment=f"task-subdomains ACME challenge {name}")
+        if not done.batches:
+            return None
+        (batch,) = done.batches
+        logger.info("Challenge TXT record changed", record_name=name, zone_id=self._zone.zone_id,
+                    actions=[str(c.action) for c in batch.plans[name].changes], change_id=batch.change_id)
+        return batch.change_id
 
     def _wait_insync(self, change_id: str) -> None:
         def insync() -> tuple[bool, str]:

@@ -1,11 +1,13 @@
-"""Route53 for both subsystems: record sets, paged reads, change batches, and one compare-and-swap loop.
+"""Route53 for both subsystems: the one place that speaks Route53's wire format.
 
-Both subsystems write the same way: read the record sets at a name, decide (a pure function of
-what was read), and write one batch that Route53 applies only if the zone still holds what was
-read: a CREATE fails when the set exists, a DELETE unless it names the current values. When
-the zone changed in between, Route53 rejects the whole batch and `converge` reads and decides
-again. The task records claim free names and the challenge records merge other writers' values
-that way; neither needs a lock.
+Reads turn Route53's record sets into chalicelib.shared.records types; writes turn planned
+changes into change batches within Route53's per-call limits. Both subsystems write the same way,
+through `Route53Zone.converge`: read the names, decide (a pure function of what was read), and
+write batches that Route53 applies only if the zone still holds what was read: a CREATE fails
+when the set exists, a DELETE unless it names the current values. When the zone changed in
+between, Route53 rejects that batch, and converge reads just the names not yet written and decides
+again: the one conflict-retry loop in the code. The task records claim free names and the
+challenge records merge other writers' values that way; neither needs a lock.
 
 IAM: route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone;
 route53:GetChange for `change_status`.
@@ -13,13 +15,14 @@ route53:GetChange for `change_status`.
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
 from chalicelib.shared.logs import logger
+from chalicelib.shared.records import Action, Change, RecordSet, by_name, normalize_name
 
 # Route53 limits per ChangeResourceRecordSets call; an UPSERT's values count twice toward both.
 MAX_RECORDS_PER_CALL = 1000
@@ -33,49 +36,30 @@ CONVERGE_ATTEMPTS = 5
 _NAME_PAGE_SIZE = 20
 
 
-@dataclass(frozen=True)
-class RecordSet:
-    name: str
-    type: str
-    values: tuple[str, ...]
-    ttl: int | None = None
-    # The record set exactly as Route53 returned it: a DELETE must repeat it verbatim.
-    route53: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+# --- Route53's wire format -------------------------------------------------------------------
 
-    @classmethod
-    def from_route53(cls, rrset: Mapping[str, Any]) -> "RecordSet":
-        return cls(
-            name=normalize_name(rrset["Name"]),
-            type=rrset["Type"],
-            values=tuple(record["Value"] for record in rrset.get("ResourceRecords", [])),
-            ttl=rrset.get("TTL"),
-            route53=rrset,
-        )
+def from_route53(rrset: Mapping[str, Any]) -> RecordSet:
+    return RecordSet(
+        name=normalize_name(rrset["Name"]),
+        type=rrset["Type"],
+        values=tuple(record["Value"] for record in rrset.get("ResourceRecords", [])),
+        ttl=rrset.get("TTL"),
+        provider_data=rrset,
+    )
 
 
-@dataclass(frozen=True)
-class ChangePlan:
-    """What a decision about one name came to: an outcome word for logs and results, and the changes."""
-
-    outcome: str
-    changes: tuple[dict[str, Any], ...] = ()
-
-
-def normalize_name(name: str) -> str:
-    return name.rstrip(".").lower()
+def to_route53(record_set: RecordSet) -> dict[str, Any]:
+    if record_set.provider_data:
+        return dict(record_set.provider_data)  # a set as read: repeated verbatim
+    wire: dict[str, Any] = {"Name": f"{record_set.name}.", "Type": record_set.type}
+    if record_set.ttl is not None:
+        wire["TTL"] = record_set.ttl
+    wire["ResourceRecords"] = [{"Value": value} for value in record_set.values]
+    return wire
 
 
-def record_set(name: str, record_type: str, ttl: int, values: Iterable[str]) -> dict[str, Any]:
-    return {"Name": f"{normalize_name(name)}.", "Type": record_type, "TTL": ttl,
-            "ResourceRecords": [{"Value": value} for value in values]}
-
-
-def change(action: str, rrset: Mapping[str, Any]) -> dict[str, Any]:
-    return {"Action": action, "ResourceRecordSet": dict(rrset)}
-
-
-def changed_name(one_change: Mapping[str, Any]) -> str:
-    return normalize_name(one_change["ResourceRecordSet"]["Name"])
+def change_to_route53(one_change: Change) -> dict[str, Any]:
+    return {"Action": str(one_change.action), "ResourceRecordSet": to_route53(one_change.record_set)}
 
 
 def listing_order(name: str) -> str:
@@ -89,22 +73,26 @@ def is_change_conflict(error: ClientError) -> bool:
     return error_code(error) in _CONFLICT_CODES
 
 
-def change_weight(one_change: Mapping[str, Any]) -> tuple[int, int]:
+# --- Route53's per-call limits ---------------------------------------------------------------
+
+def change_weight(one_change: Change) -> tuple[int, int]:
     """(records, value characters) that one change counts for against Route53's per-call limits."""
-    values = [r["Value"] for r in one_change["ResourceRecordSet"].get("ResourceRecords", [])]
-    factor = 2 if one_change["Action"] == "UPSERT" else 1
+    values = one_change.record_set.values
+    factor = 2 if one_change.action is Action.UPSERT else 1
     return factor * len(values), factor * sum(len(v) for v in values)
 
 
-def change_batches(changes_by_name: Mapping[str, Iterable[Mapping[str, Any]]],
+def change_batches(changes_by_name: Mapping[str, Iterable[Change]],
                    max_records: int = MAX_RECORDS_PER_CALL,
-                   max_characters: int = MAX_VALUE_CHARACTERS_PER_CALL) -> list[list[dict[str, Any]]]:
+                   max_characters: int = MAX_VALUE_CHARACTERS_PER_CALL) -> list[list[Change]]:
     """Pack changes into as few calls as the limits allow, never splitting one name's changes:
     a name's marker and addresses must land (or fail) together."""
-    batches: list[list[dict[str, Any]]] = []
+    batches: list[list[Change]] = []
     records = characters = 0
     for changes in changes_by_name.values():
         changes = list(changes)
+        if not changes:
+            continue
         weight = [sum(w) for w in zip(*map(change_weight, changes), strict=True)]
         if not batches or records + weight[0] > max_records or characters + weight[1] > max_characters:
             batches.append([])
@@ -115,10 +103,45 @@ def change_batches(changes_by_name: Mapping[str, Iterable[Mapping[str, Any]]],
     return batches
 
 
+# --- Writing: compare-and-swap, one retry loop --------------------------------------------------
+
+class Planned(Protocol):
+    @property
+    def changes(self) -> tuple[Change, ...]: ...
+
+
+P = TypeVar("P", bound=Planned)
+
+
+@dataclass(frozen=True)
+class SubmittedBatch:
+    """One ChangeResourceRecordSets call that Route53 accepted: its change id, and the plans of
+    the names it carried as they were when it was written."""
+
+    change_id: str
+    plans: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What converge did: the final plan of every name (written or not), the batches Route53
+    accepted, in order, and how many reads of the names it took."""
+
+    plans: Mapping[str, Any]
+    batches: tuple[SubmittedBatch, ...]
+    reads: int
+
+    @property
+    def calls(self) -> int:
+        return len(self.batches)
+
+
 class Route53Zone:
     def __init__(self, client, zone_id: str):
         self._client = client
         self.zone_id = zone_id
+
+    # --- reads ---
 
     def record_sets_at(self, name: str) -> list[RecordSet]:
         name = normalize_name(name)
@@ -156,6 +179,8 @@ class Route53Zone:
         and a batch of names that sit close together (a burst into a fresh zone) shares pages.
         """
         wanted = deque(sorted({normalize_name(n) for n in names}, key=listing_order))
+        if len(wanted) == 1:
+            return self.record_sets_at(wanted[0])  # a small page: the same one request
         keep, found = set(wanted), []
         resume: dict[str, str] | None = None  # where the last page stopped
         while wanted:
@@ -163,7 +188,7 @@ class Route53Zone:
             if resume and listing_order(resume["StartRecordName"]) >= listing_order(wanted[0]):
                 request.update(resume)
             page = self._client.list_resource_record_sets(**request)
-            for record_set in map(RecordSet.from_route53, page["ResourceRecordSets"]):
+            for record_set in map(from_route53, page["ResourceRecordSets"]):
                 if record_set.name in keep:
                     found.append(record_set)
             if not page.get("IsTruncated"):
@@ -174,6 +199,12 @@ class Route53Zone:
                 wanted.popleft()
         return found
 
+    def apex_record_sets(self) -> list[RecordSet]:
+        """The record sets at the zone's apex (NS, SOA, ...): the apex sorts first in the listing."""
+        page = self._client.list_resource_record_sets(HostedZoneId=self.zone_id, MaxItems="10")
+        sets = [from_route53(rrset) for rrset in page["ResourceRecordSets"]]
+        return [one for one in sets if one.name == sets[0].name] if sets else []
+
     def _listing(self, start_name: str, page_size: int | None = None) -> Iterator[RecordSet]:
         # The paginator asks for the next page only when iteration reaches it: a reader that
         # stops early makes no further request.
@@ -181,37 +212,59 @@ class Route53Zone:
             HostedZoneId=self.zone_id, StartRecordName=f"{start_name}.",
             PaginationConfig={"PageSize": page_size} if page_size else {})
         for page in pages:
-            yield from map(RecordSet.from_route53, page["ResourceRecordSets"])
+            yield from map(from_route53, page["ResourceRecordSets"])
 
-    def change(self, changes: Sequence[dict[str, Any]], comment: str) -> str:
+    # --- writes ---
+
+    def submit(self, changes: Sequence[Change], comment: str) -> str:
+        """One change batch; its change id. Raises ClientError, a conflict included."""
         response = self._client.change_resource_record_sets(
             HostedZoneId=self.zone_id,
-            ChangeBatch={"Comment": comment[:256], "Changes": list(changes)},
+            ChangeBatch={"Comment": comment[:256], "Changes": [change_to_route53(c) for c in changes]},
         )
         return response["ChangeInfo"]["Id"]
 
     def change_status(self, change_id: str) -> str:
         return self._client.get_change(Id=change_id)["ChangeInfo"]["Status"]
 
-    def converge(self, name: str, decide: Callable[[list[RecordSet]], ChangePlan],
-                 comment: str) -> tuple[ChangePlan, str | None]:
-        """Read the name, decide, write; when the zone changed under us, read and decide again.
-
-        Returns the plan that was applied and its change id (None when there was nothing to change).
+    def converge(self, names: Iterable[str], decide: Callable[[str, list[RecordSet]], P], comment: str,
+                 existing: Iterable[RecordSet] | None = None, attempts: int = CONVERGE_ATTEMPTS,
+                 pack: Callable[[Mapping[str, Iterable[Change]]], list[list[Change]]] = change_batches
+                 ) -> Converged:
+        """Read the names (unless `existing` is what was just read of them), decide each, write the
+        changes in as few batches as Route53 allows; when a batch is rejected because the zone
+        changed under us, read the names not yet written and decide them again, `attempts` times
+        at most. A name's batch, once accepted, is never rewritten: what another writer did to it
+        since is theirs to have done.
         """
+        pending = sorted({normalize_name(n) for n in names})
+        reads = 0
+        if existing is None:
+            existing, reads = (self.record_sets_of(pending) if pending else []), (1 if pending else 0)
+        found = by_name(existing)
+        plans: dict[str, P] = {}
+        submitted: list[SubmittedBatch] = []
         attempt = 1
         while True:
-            plan = decide(self.record_sets_at(name))
-            if not plan.changes:
-                return plan, None
+            decided = {name: decide(name, found.get(name, [])) for name in pending}
+            plans.update(decided)
             try:
-                change_id = self.change(plan.changes, comment=comment)
-                logger.debug("Change submitted", record_name=name, change_id=change_id, zone_id=self.zone_id,
-                             actions=[c["Action"] for c in plan.changes])
-                return plan, change_id
+                for batch in pack({name: plan.changes for name, plan in decided.items()}):
+                    batch_names = list(dict.fromkeys(c.name for c in batch))
+                    change_id = self.submit(batch, comment=comment)
+                    logger.debug("Change submitted", change_id=change_id, zone_id=self.zone_id,
+                                 names=len(batch_names), changes=len(batch))
+                    submitted.append(SubmittedBatch(change_id, {n: decided[n] for n in batch_names}))
+                    pending = [n for n in pending if n not in set(batch_names)]
+                return Converged(plans, tuple(submitted), reads)
             except ClientError as error:
-                if not is_change_conflict(error) or attempt == CONVERGE_ATTEMPTS:
+                if not is_change_conflict(error) or attempt == attempts:
                     raise
-                logger.info("Zone changed under us; reading it again", record_name=name,
+                # Only the names still to write are read again; a name that needed no change
+                # keeps its decision, and a written one its batch.
+                pending = [n for n in pending if decided[n].changes]
+                logger.info("Zone changed under us; reading those names again", names=len(pending),
                             attempt=attempt, error=str(error))
+                found = by_name(self.record_sets_of(pending))
+                reads += 1
                 attempt += 1

@@ -4,6 +4,7 @@ Patterns are matched with fullmatch: `$` would also accept a trailing newline.
 """
 
 import re
+from dataclasses import dataclass
 
 from chalicelib.shared.dns_names import is_valid_dns_name, is_valid_label
 
@@ -18,6 +19,34 @@ def cluster_arn_parts(cluster_arn: str) -> dict[str, str] | None:
     return None if match is None else {k: match[k] for k in ("partition", "region", "account", "cluster")}
 
 
+@dataclass(frozen=True)
+class TaskArn:
+    """An ECS task ARN, parsed once: its scope (partition, region, account), cluster (None in
+    the old format task/<id>, which does not say) and id."""
+
+    scope: str
+    cluster: str | None
+    task_id: str
+
+    @classmethod
+    def parse(cls, task_arn: str) -> "TaskArn | None":
+        match = _TASK_ARN.fullmatch(task_arn)
+        return cls(match["scope"], match["cluster"], match["id"]) if match else None
+
+    def belongs_to(self, cluster_arn: str) -> bool:
+        """Same partition, region and account; and, in the long format, the same cluster name.
+        ECS task ids are unique within an account, so the old format is matched by scope."""
+        cluster = _CLUSTER_ARN.fullmatch(cluster_arn)
+        return (cluster is not None and self.scope == cluster["scope"]
+                and self.cluster in (None, cluster["cluster"]))
+
+
+def task_arn_in(cluster_arn: str, task_id: str) -> str:
+    """The long-format ARN of a task of this cluster, for a task ECS no longer describes."""
+    scope, cluster = cluster_arn.split(":cluster/", 1)
+    return f"{scope}:task/{cluster}/{task_id}"
+
+
 def task_id_from_arn(task_arn: str) -> str | None:
     """The task id of either ARN format: task/<cluster>/<32 hex> or the older task/<uuid>.
 
@@ -27,21 +56,9 @@ def task_id_from_arn(task_arn: str) -> str | None:
     return match["id"] if match else None
 
 
-def names_its_cluster(task_arn: str) -> bool:
-    """True for task/<cluster>/<id>; the old format task/<id> does not say which cluster."""
-    match = _TASK_ARN.fullmatch(task_arn)
-    return bool(match and match["cluster"])
-
-
 def task_belongs_to_cluster(task_arn: str, cluster_arn: str) -> bool:
-    """Same partition, region and account; and, in the long format, the same cluster name.
-
-    The old format (task/<uuid>) names no cluster; ECS task ids are unique within an account.
-    """
-    task, cluster = _TASK_ARN.fullmatch(task_arn), _CLUSTER_ARN.fullmatch(cluster_arn)
-    if task is None or cluster is None or task["scope"] != cluster["scope"]:
-        return False
-    return task["cluster"] is None or task["cluster"] == cluster["cluster"]
+    parsed = TaskArn.parse(task_arn)
+    return parsed is not None and parsed.belongs_to(cluster_arn)
 
 
 def hostname_for_task(task_id: str, domain_prefix: str) -> str | None:

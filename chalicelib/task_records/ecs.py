@@ -1,21 +1,13 @@
-"""ECS adapter: the current state of a task of the configured cluster.
+"""ECS adapter: the current state of tasks of the configured cluster.
 
 IAM: ecs:DescribeTasks and ecs:ListTasks, conditioned on ecs:cluster.
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator
+
+from chalicelib.task_records.tasks import Task
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks takes at most 100 task ARNs per call
-
-
-@dataclass(frozen=True)
-class TaskStatus:
-    task_arn: str
-    desired_status: str
-    last_status: str
-    attachments: list[dict[str, Any]]
 
 
 class EcsTasks:
@@ -23,36 +15,26 @@ class EcsTasks:
         self._client = client
         self.cluster_arn = cluster_arn
 
-    def running_tasks(self) -> list[TaskStatus]:
+    def running_tasks(self) -> list[Task]:
         """Every task of the cluster that ECS wants running (listed page by page, described by 100)."""
         arns = [arn for page in self._client.get_paginator("list_tasks").paginate(
             cluster=self.cluster_arn, desiredStatus="RUNNING") for arn in page["taskArns"]]
-        return [status for chunk in _chunks(arns, DESCRIBE_TASKS_LIMIT) for status in self._describe(chunk)]
+        return [task for chunk in _chunks(arns, DESCRIBE_TASKS_LIMIT) for task in self._describe(chunk)]
 
-    def statuses_of(self, task_ids: list[str]) -> dict[str, TaskStatus]:
-        """Current state by task id, for the ids ECS still knows (DescribeTasks takes ids too)."""
+    def statuses_of(self, task_ids: Iterable[str]) -> dict[str, Task]:
+        """Current state by task id, for the ids ECS still knows (stopped tasks vanish after about
+        an hour). DescribeTasks takes ids too, and answers with each task's own ARN."""
         found = {}
         for chunk in _chunks(sorted(set(task_ids)), DESCRIBE_TASKS_LIMIT):
-            for status in self._describe(chunk):
-                found[status.task_arn.rsplit("/", 1)[1]] = status
+            for task in self._describe(chunk):
+                if task.task_id:
+                    found[task.task_id] = task
         return found
 
-    def current_status(self, task_arn: str) -> TaskStatus | None:
-        """None when ECS no longer knows the task (stopped tasks vanish after about an hour).
-
-        Matched by task id: ECS answers with the task's own ARN, whichever format was asked.
-        """
-        return self.statuses_of([task_arn.rsplit("/", 1)[1]]).get(task_arn.rsplit("/", 1)[1])
-
-    def _describe(self, task_arns: list[str]) -> Iterator[TaskStatus]:
+    def _describe(self, task_arns: list[str]) -> Iterator[Task]:
         response = self._client.describe_tasks(cluster=self.cluster_arn, tasks=task_arns)
         for task in response.get("tasks", []):
-            yield TaskStatus(
-                task_arn=task["taskArn"],
-                desired_status=task.get("desiredStatus", ""),
-                last_status=task.get("lastStatus", ""),
-                attachments=task.get("attachments", []),
-            )
+            yield Task.from_ecs(task)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

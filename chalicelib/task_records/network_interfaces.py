@@ -5,36 +5,16 @@ IAM: ec2:DescribeNetworkInterfaces (EC2 allows no resource scoping for Describe 
 
 from collections.abc import Iterable, Mapping
 
-from botocore.exceptions import ClientError
-
-from chalicelib.shared.aws_clients import error_code
-from chalicelib.task_records.records import TaskAddresses
+from chalicelib.task_records.tasks import TaskAddresses
 
 # A filter takes at most 200 values; a filter (unlike NetworkInterfaceIds) does not fail the
 # whole call when one interface is already gone.
 FILTER_VALUES_LIMIT = 200
-_NO_SUCH_INTERFACE = frozenset({"InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceId.Malformed"})
 
 
 class NetworkInterfaces:
     def __init__(self, client):
         self._client = client
-
-    def public_addresses(self, network_interface_id: str) -> TaskAddresses | None:
-        """The ENI's public IPv4 and its IPv6 addresses; None when the ENI no longer exists."""
-        try:
-            response = self._client.describe_network_interfaces(
-                NetworkInterfaceIds=[network_interface_id]
-            )
-        except ClientError as error:
-            # Gone (or an id EC2 does not accept): retrying the event could never succeed.
-            if error_code(error) in _NO_SUCH_INTERFACE:
-                return None
-            raise
-        interfaces = response.get("NetworkInterfaces", [])
-        if not interfaces:
-            return None
-        return addresses_of(interfaces[0])
 
     def public_addresses_of(self, network_interface_ids: Iterable[str]) -> dict[str, TaskAddresses]:
         """Addresses of the interfaces that still exist, by interface id."""

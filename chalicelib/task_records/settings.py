@@ -1,13 +1,18 @@
-"""The DNS functions' configuration: DOMAIN_PREFIX, HOSTED_ZONE_ID, CLUSTER_ARN (read at first use)."""
+"""The DNS functions' configuration (read at first use): DOMAIN_PREFIX, HOSTED_ZONE_ID, CLUSTER_ARN,
+and, for hostname events, HOSTNAME_EVENTS_QUEUE_ARN and EVENT_BUS_NAME."""
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.shared.configuration import ZONE_ID, ConfigurationError, required_variable
 from chalicelib.shared.dns_names import is_valid_dns_name
+from chalicelib.shared.functions import EVENT_BUS_VARIABLE, HOSTNAME_EVENTS_QUEUE_VARIABLE
 from chalicelib.task_records.arns import cluster_arn_parts
+
+_SQS_QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}")
 
 
 @dataclass(frozen=True)
@@ -15,6 +20,9 @@ class TaskDnsSettings:
     domain_prefix: str
     hosted_zone_id: str
     cluster_arn: str
+    # Set: the writers leave a readiness check per change batch on this queue (hostname events).
+    hostname_events_queue_arn: str = ""
+    event_bus_name: str = "default"
 
     @property
     def record_owner_id(self) -> str:
@@ -42,5 +50,12 @@ class TaskDnsSettings:
                 f"CLUSTER_ARN={cluster_arn!r} is not an ECS cluster ARN "
                 "(arn:aws:ecs:<region>:<account>:cluster/<name>)"
             )
-        return cls(domain_prefix=domain_prefix, hosted_zone_id=zone_id, cluster_arn=cluster_arn)
+        queue_arn = environ.get(HOSTNAME_EVENTS_QUEUE_VARIABLE, "").strip()
+        if queue_arn and not _SQS_QUEUE_ARN.fullmatch(queue_arn):
+            raise ConfigurationError(
+                f"{HOSTNAME_EVENTS_QUEUE_VARIABLE}={queue_arn!r} is not an SQS queue ARN "
+                "(arn:aws:sqs:<region>:<account>:<name>)")
+        event_bus = environ.get(EVENT_BUS_VARIABLE, "").strip() or "default"
+        return cls(domain_prefix=domain_prefix, hosted_zone_id=zone_id, cluster_arn=cluster_arn,
+                   hostname_events_queue_arn=queue_arn, event_bus_name=event_bus)
 
