@@ -8,8 +8,8 @@ IAM: ecs:DescribeTasks, ec2:DescribeNetworkInterfaces.
 """
 
 from chalicelib.task_records.ecs import EcsTasks
-from chalicelib.task_records.tasks import is_stopping_or_stopped, network_interface_id
 from chalicelib.task_records.network_interfaces import NetworkInterfaces
+from chalicelib.task_records.tasks import is_stopping_or_stopped, network_interface_id
 from operator_cli.readiness import Addresses, TaskState
 
 

@@ -9,8 +9,8 @@ from chalicelib.task_records.events import (
     read_event,
     read_queued_event,
 )
-from chalicelib.task_records.tasks import Task
 from chalicelib.task_records.settings import TaskDnsSettings
+from chalicelib.task_records.tasks import Task
 from embedded_stack.fargate import load_event
 
 SETTINGS = TaskDnsSettings(
