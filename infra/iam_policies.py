@@ -10,12 +10,15 @@ no policy grants more than the functions need.
 import json
 from collections.abc import Iterable
 
-from infra.deployments import (
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
     PROCESS_TASK_EVENTS,
     RECONCILE_TASK_DNS,
-    RENEWAL_FUNCTION,
-    TASK_DNS_FUNCTIONS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
     UPDATE_TASK_DNS,
+)
+from infra.deployments import (
     DeploymentConfigError,
     FunctionDeployment,
     function_deployments,
@@ -36,9 +39,11 @@ QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQue
 
 
 def policy_document(deployment: FunctionDeployment) -> dict:
-    if deployment.function in TASK_DNS_FUNCTIONS:
+    if deployment.function in TASK_RECORD_WRITERS:
         statements = task_dns_statements(deployment)
-    elif deployment.function == RENEWAL_FUNCTION:
+    elif deployment.function == ANNOUNCE_HOSTNAMES:
+        statements = announce_hostnames_statements(deployment)
+    elif deployment.function == RENEW_CERTIFICATES:
         statements = renewal_statements(deployment)
     else:
         raise ValueError(f"no policy is defined for function {deployment.function!r}")
@@ -70,16 +75,8 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
         never_write_names(zone, "NeverWriteUnderscoreNames", "*_*"),
         never_write_names(zone, "NeverWriteEscapedNames", "*\\*"),
         never_write_names(zone, "NeverWriteNestedNames", f"*.*.{settings.domain_prefix}"),
-        {"Sid": "ReadZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets", "Resource": zone},
-        {
-            # task/* rather than task/<cluster>/*: accounts still on the old ARN format name
-            # tasks task/<id>. The ecs:cluster condition keeps it to this cluster either way.
-            "Sid": "DescribeClusterTasks",
-            "Effect": "Allow",
-            "Action": "ecs:DescribeTasks",
-            "Resource": where.arn("ecs", "task/*"),
-            "Condition": {"ArnEquals": {"ecs:cluster": settings.cluster_arn}},
-        },
+        read_zone_statement(zone),
+        describe_cluster_tasks_statement(deployment),
         *list_tasks_statements(deployment),
         {
             # EC2 Describe* actions support no resource-level permissions.
@@ -90,7 +87,20 @@ def task_dns_statements(deployment: FunctionDeployment) -> list[dict]:
         },
         *failed_events_statements(deployment),
         *task_events_queue_statements(deployment),
+        *hostname_checks_statements(deployment),
     ]
+
+
+def read_zone_statement(zone: str) -> dict:
+    return {"Sid": "ReadZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets", "Resource": zone}
+
+
+def describe_cluster_tasks_statement(deployment: FunctionDeployment) -> dict:
+    # task/* rather than task/<cluster>/*: accounts still on the old ARN format name tasks
+    # task/<id>. The ecs:cluster condition keeps it to this cluster either way.
+    return {"Sid": "DescribeClusterTasks", "Effect": "Allow", "Action": "ecs:DescribeTasks",
+            "Resource": deployment.location.arn("ecs", "task/*"),
+            "Condition": {"ArnEquals": {"ecs:cluster": deployment.task_dns.cluster_arn}}}
 
 
 def list_tasks_statements(deployment: FunctionDeployment) -> list[dict]:
@@ -124,6 +134,35 @@ def task_events_queue_statements(deployment: FunctionDeployment) -> list[dict]:
     # function's own role. Nothing else: the queue's dead-letter queue is fed by SQS itself.
     return [{"Sid": "ConsumeTaskEvents", "Effect": "Allow", "Action": list(QUEUE_CONSUMER_ACTIONS),
              "Resource": deployment.task_events_queue_arn}]
+
+
+def hostname_checks_statements(deployment: FunctionDeployment) -> list[dict]:
+    queue = deployment.hostname_events_queue_arn
+    if not queue:
+        return []
+    # With HOSTNAME_EVENTS_QUEUE_ARN set, each writer sends announce_hostnames a readiness check
+    # per Route53 change batch (SendMessageBatch is the same action). Nothing else of the queue.
+    return [{"Sid": "SendHostnameChecks", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue}]
+
+
+def announce_hostnames_statements(deployment: FunctionDeployment) -> list[dict]:
+    """Wait for a writer's change to be INSYNC, confirm its tasks, put the events on the one bus."""
+    zone = hosted_zone_arn(deployment.location.partition, deployment.task_dns.hosted_zone_id)
+    queue = deployment.hostname_events_queue_arn
+    return [
+        route53_changes_statement(deployment.location.partition),
+        # The zone's SOA, for the negative-caching TTL a hostname's announcement reports.
+        read_zone_statement(zone),
+        # A task is announced ready only while it still runs.
+        describe_cluster_tasks_statement(deployment),
+        {"Sid": "PutHostnameEvents", "Effect": "Allow", "Action": "events:PutEvents",
+         "Resource": deployment.event_bus_arn},
+        # Lambda's event source mapping polls the queue with the function's own role ...
+        {"Sid": "ConsumeHostnameChecks", "Effect": "Allow", "Action": list(QUEUE_CONSUMER_ACTIONS),
+         "Resource": queue},
+        # ... and the function puts a check whose change is not INSYNC yet back, with a delay.
+        {"Sid": "RequeueHostnameChecks", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue},
+    ]
 
 
 def renewal_statements(deployment: FunctionDeployment) -> list[dict]:

@@ -11,11 +11,13 @@ The roles are another matter: chalice's SAM output names no role (CloudFormation
 Fn::GetAtt instead of by the name `chalice deploy` gives it. And the resources that name a
 function by its name rather than by Ref get DependsOn: CloudFormation cannot see that dependency.
 
-The stage's mode is fixed by its configuration: `chalice package` packages process_task_events
-when the stage sets TASK_EVENTS_QUEUE_ARN, update_task_dns otherwise. So the merge template fixes
-TaskEventsQueueName too (the queue's name in that ARN, or empty) and keeps only that mode's
-resources, without their conditions: the other mode's would name a function the stack does not
-have. And the function of buffered mode waits for the queue its event source mapping names by ARN.
+The stage's functions are fixed by its configuration: `chalice package` packages
+process_task_events when the stage sets TASK_EVENTS_QUEUE_ARN, update_task_dns otherwise, and
+announce_hostnames when it sets HOSTNAME_EVENTS_QUEUE_ARN. So the merge template fixes
+TaskEventsQueueName and HostnameEventsQueueName too (the queues' names in those ARNs, or empty)
+and keeps only the resources of the stage's functions, without their conditions: the others
+would name a function the stack does not have. And each function waits for the queues it names
+by ARN (its event source mapping's, the one its readiness checks go to).
 Pure: FunctionDeployments + base template -> merge template.
 """
 
@@ -28,11 +30,16 @@ from typing import Any
 import yaml
 from chalice.utils import to_cfn_resource_name
 
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
+    UPDATE_TASK_DNS,
+)
 from infra.deployments import (
     FUNCTIONS,
-    PROCESS_TASK_EVENTS,
-    RENEWAL_FUNCTION,
-    UPDATE_TASK_DNS,
     FunctionDeployment,
     function_deployments,
     lambda_name,
@@ -43,17 +50,26 @@ INFRA_DIR = Path(__file__).resolve().parent
 BASE_TEMPLATE = INFRA_DIR / "supporting-resources.yaml"
 # The template parameter that names each function.
 FUNCTION_NAME_PARAMETERS = {
-    "update_task_dns": "UpdateTaskDnsFunctionName",
-    "process_task_events": "ProcessTaskEventsFunctionName",
-    "reconcile_task_dns": "ReconcileTaskDnsFunctionName",
-    "renew_certificates": "RenewalFunctionName",
+    UPDATE_TASK_DNS: "UpdateTaskDnsFunctionName",
+    PROCESS_TASK_EVENTS: "ProcessTaskEventsFunctionName",
+    RECONCILE_TASK_DNS: "ReconcileTaskDnsFunctionName",
+    ANNOUNCE_HOSTNAMES: "AnnounceHostnamesFunctionName",
+    RENEW_CERTIFICATES: "RenewalFunctionName",
 }
 # How supporting-resources.yaml names the renewal role: as `chalice deploy` names it.
 DEPLOYED_RENEWAL_ROLE = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RenewalFunctionName}"}
 FAILED_EVENT_DESTINATION = "UpdateTaskDnsEventInvokeConfig"
 TASK_EVENTS_QUEUE = "TaskEvents"
 QUEUE_NAME_PARAMETER = "TaskEventsQueueName"
+HOSTNAME_EVENTS_QUEUE = "HostnameEvents"
+HOSTNAME_QUEUE_NAME_PARAMETER = "HostnameEventsQueueName"
 CLUSTER_PARAMETER = "ClusterArn"
+# The parameters the stage fixes, and the variable of .chalice/config.json that fixes each.
+FIXED_PARAMETERS = {QUEUE_NAME_PARAMETER: "TASK_EVENTS_QUEUE_ARN",
+                    HOSTNAME_QUEUE_NAME_PARAMETER: "HOSTNAME_EVENTS_QUEUE_ARN",
+                    CLUSTER_PARAMETER: "CLUSTER_ARN"}
+# The parameters whose value alone decides which resources the stack has.
+MODE_PARAMETERS = (QUEUE_NAME_PARAMETER, HOSTNAME_QUEUE_NAME_PARAMETER)
 
 
 def merge_template_name(stage: str) -> str:
@@ -65,10 +81,10 @@ def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeploy
     functions = {d.function for d in deployments}
     defaults = parameter_defaults(deployments)
     parameters: dict[str, dict[str, Any]] = {name: {"Default": value} for name, value in defaults.items()}
-    # Another name than the one in TASK_EVENTS_QUEUE_ARN would leave the event source mapping
-    # without its queue, another cluster would feed it another cluster's tasks. (In per-event mode
-    # both parameters go: nothing uses them.)
-    for name, variable in ((QUEUE_NAME_PARAMETER, "TASK_EVENTS_QUEUE_ARN"), (CLUSTER_PARAMETER, "CLUSTER_ARN")):
+    # Another name than the one in TASK_EVENTS_QUEUE_ARN (HOSTNAME_EVENTS_QUEUE_ARN) would leave an
+    # event source mapping without its queue, another cluster would feed it another cluster's
+    # tasks. (Parameters the stage's functions do not use go: see for_stage.)
+    for name, variable in FIXED_PARAMETERS.items():
         parameters[name].update(AllowedValues=[defaults[name]],
                                 Description=f"Fixed by the {stage} stage's {variable} in .chalice/config.json")
     resources: dict[str, Any] = {
@@ -76,38 +92,50 @@ def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeploy
             "Properties": {"FunctionName": d.lambda_name},
             # Its log group first: Lambda would otherwise create it on the first run, and
             # the stack's LogGroup (with the retention) would then fail as already existing.
-            # And the queue its event source mapping names by ARN (TASK_EVENTS_QUEUE_ARN).
-            "DependsOn": [log_group_resource(d.function),
-                          *([TASK_EVENTS_QUEUE] if d.function == PROCESS_TASK_EVENTS else [])],
+            # And the queues it names by ARN.
+            "DependsOn": [log_group_resource(d.function), *queues_used_by(d)],
         } for d in deployments}
     if UPDATE_TASK_DNS in functions:
         resources[FAILED_EVENT_DESTINATION] = {"DependsOn": [function_resource(UPDATE_TASK_DNS)]}
     resources["CertificateBucketPolicy"] = {"Properties": {"PolicyDocument": replaced(
         base["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"],
-        DEPLOYED_RENEWAL_ROLE, {"Fn::GetAtt": [role_resource(RENEWAL_FUNCTION), "Arn"]})}}
+        DEPLOYED_RENEWAL_ROLE, {"Fn::GetAtt": [role_resource(RENEW_CERTIFICATES), "Arn"]})}}
     overlay = {
         "Description": (f"{base['Description']}, merged with the {stage} stage's functions. Generated by "
                         "`python -m infra` from infra/supporting-resources.yaml and .chalice/config.json."),
         "Parameters": parameters,
         "Resources": resources,
     }
-    merged = for_mode(deep_merge(base, overlay), defaults[QUEUE_NAME_PARAMETER])
+    merged = for_stage(deep_merge(base, overlay), {name: defaults[name] for name in MODE_PARAMETERS})
     # The base template's Rules only check parameters the stage fixes here; and how the SAM
     # transform of `chalice package`'s output treats a Rules section is not documented.
     merged.pop("Rules", None)
     return merged
 
 
-def for_mode(template: Mapping[str, Any], queue_name: str) -> dict:
-    """The template with TaskEventsQueueName fixed: every condition that depends on it alone is
-    decided, its resources, outputs and rules kept without the condition or dropped, and the
-    parameters nothing refers to any more dropped."""
+def queues_used_by(deployment: FunctionDeployment) -> list[str]:
+    """The queues of the stack the function names by ARN in its environment: they must exist
+    before it (an event source mapping on a missing queue fails, and so does a SendMessage)."""
+    queues = []
+    if deployment.function == PROCESS_TASK_EVENTS:
+        queues.append(TASK_EVENTS_QUEUE)
+    if deployment.hostname_events_queue_arn and deployment.function in (*TASK_RECORD_WRITERS, ANNOUNCE_HOSTNAMES):
+        queues.append(HOSTNAME_EVENTS_QUEUE)
+    return queues
+
+
+def for_stage(template: Mapping[str, Any], fixed: Mapping[str, str]) -> dict:
+    """The template with the `fixed` parameters' values set: every condition that depends on
+    them alone is decided, its resources, outputs and rules kept without the condition or
+    dropped, and the parameters nothing refers to any more dropped."""
     conditions = template.get("Conditions", {})
 
     def value(node: Any) -> Any:
         if isinstance(node, str):
             return node
-        return queue_name if node == {"Ref": QUEUE_NAME_PARAMETER} else None
+        if isinstance(node, Mapping) and list(node) == ["Ref"] and node["Ref"] in fixed:
+            return fixed[node["Ref"]]
+        return None
 
     def decided(node: Any) -> bool | None:
         """True or False when the mode alone decides the condition; None when it does not."""
@@ -191,15 +219,17 @@ def log_group_resource(function: str) -> str:
 
 def parameter_defaults(deployments: Sequence[FunctionDeployment]) -> dict[str, str]:
     """Defaults the stage configuration determines; a parameter it leaves open stays required."""
-    renewal = next(d for d in deployments if d.function == RENEWAL_FUNCTION)
+    renewal = next(d for d in deployments if d.function == RENEW_CERTIFICATES)
     settings = renewal.renewal
-    # Every function's name, deployed in this mode or not: the parameter's default is the name
+    # Every function's name, deployed in this stage or not: the parameter's default is the name
     # chalice would give it in this stage.
     defaults = {FUNCTION_NAME_PARAMETERS[function]: lambda_name(renewal.app_name, renewal.stage, function)
                 for function in FUNCTIONS}
-    # The queue's name in TASK_EVENTS_QUEUE_ARN (checked to be in the stage's region and account);
-    # empty in per-event mode. The buffered mode's rule filters on the stage's cluster.
+    # The queues' names in TASK_EVENTS_QUEUE_ARN and HOSTNAME_EVENTS_QUEUE_ARN (checked to be in the
+    # stage's region and account); empty when unset. The buffered mode's rule filters on the
+    # stage's cluster.
     defaults[QUEUE_NAME_PARAMETER] = renewal.task_events_queue_arn.rsplit(":", 1)[-1]
+    defaults[HOSTNAME_QUEUE_NAME_PARAMETER] = renewal.hostname_events_queue_arn.rsplit(":", 1)[-1]
     defaults[CLUSTER_PARAMETER] = renewal.environment["CLUSTER_ARN"]
     # The functions are in the same stack; DependsOn orders the destination after its function.
     defaults["FunctionsDeployed"] = "true"

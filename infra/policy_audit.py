@@ -13,9 +13,13 @@ mistake in the generator (or a hand edit of a policy file) shows up as a violati
   exactly the `_acme-challenge.<name>` names of the configured certificates and TXT for renewal.
 - ECS calls only with the ecs:cluster condition naming CLUSTER_ARN; ecs:ListTasks not at all for
   process_task_events, which describes the tasks its events name and never lists the cluster.
-- sqs:SendMessage only for update_task_dns, only on its failed-events queue; sqs:ReceiveMessage,
-  DeleteMessage and GetQueueAttributes only for process_task_events, only on the stage's
-  TASK_EVENTS_QUEUE_ARN.
+- sqs:SendMessage only for update_task_dns, on its failed-events queue, and, when the stage sets
+  HOSTNAME_EVENTS_QUEUE_ARN, for the three writers and announce_hostnames on that queue;
+  sqs:ReceiveMessage, DeleteMessage and GetQueueAttributes only for process_task_events, on the
+  stage's TASK_EVENTS_QUEUE_ARN, and for announce_hostnames, on HOSTNAME_EVENTS_QUEUE_ARN.
+- route53:GetChange and events:PutEvents only for announce_hostnames (and GetChange for renewal,
+  which waits for its challenges); PutEvents only on the bus EVENT_BUS_NAME names. No record
+  writes at all for announce_hostnames: it reads the zone, never changes it.
 
 Those rules read Allow statements alone. A pattern like `*.<prefix>` still matches more than
 task names (IAM's `*` matches dots and backslashes too), and only Deny statements take that
@@ -32,14 +36,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.deployments import (
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
     PROCESS_TASK_EVENTS,
     RECONCILE_TASK_DNS,
-    RENEWAL_FUNCTION,
-    TASK_DNS_FUNCTIONS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
     UPDATE_TASK_DNS,
-    FunctionDeployment,
 )
+from infra.deployments import FunctionDeployment
 
 RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
@@ -100,12 +105,12 @@ def probe_problems(deployment: FunctionDeployment, policy: Mapping[str, Any]) ->
 
 
 def record_probes(deployment: FunctionDeployment) -> list[RecordProbe]:
-    if deployment.function in TASK_DNS_FUNCTIONS:
+    if deployment.function in TASK_RECORD_WRITERS:
         settings, where = deployment.task_dns, deployment.location
         zone = f"arn:{where.partition}:route53:::hostedzone/{settings.hosted_zone_id}"
         return name_probes(zone, "A", allowed=[f"{TASK_ID}.{settings.domain_prefix}"],
                            refused=foreign_names(settings.domain_prefix))
-    if deployment.function == RENEWAL_FUNCTION:
+    if deployment.function == RENEW_CERTIFICATES:
         return [probe for zone, domains in certificate_domains_by_zone(deployment).items()
                 for probe in name_probes(zone, "TXT", allowed=[f"_acme-challenge.{domain}" for domain in domains],
                                          refused=names_beside_certificates(domains))]
@@ -244,9 +249,11 @@ def statement_problems(statement: Mapping[str, Any], grants: Mapping[str, Grant]
 
 
 def allowed_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
-    if deployment.function in TASK_DNS_FUNCTIONS:
+    if deployment.function in TASK_RECORD_WRITERS:
         grants = task_dns_grants(deployment)
-    elif deployment.function == RENEWAL_FUNCTION:
+    elif deployment.function == ANNOUNCE_HOSTNAMES:
+        grants = announce_hostnames_grants(deployment)
+    elif deployment.function == RENEW_CERTIFICATES:
         grants = renewal_grants(deployment)
     else:
         grants = {}
@@ -263,7 +270,8 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         return name == f"*{suffix}" or (name.endswith(suffix) and not has_wildcard(name))
 
     on_cluster = cluster_condition(settings.cluster_arn)
-    # No route53:GetChange: the DNS functions never wait for a change to be INSYNC.
+    # No route53:GetChange and no events:PutEvents: the writers never wait for a change to be INSYNC
+    # nor announce anything; announce_hostnames does both, from their readiness checks.
     grants = {
         "route53:ChangeResourceRecordSets": Grant(
             equals(zone), record_change_conditions(under_prefix, {"A", "AAAA", "TXT"})),
@@ -275,13 +283,36 @@ def task_dns_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
     if deployment.function == RECONCILE_TASK_DNS:
         # Only the sweep lists the cluster; the event handlers describe the tasks their events name.
         grants["ecs:ListTasks"] = Grant(equals("*"), on_cluster)
+    send_to = set()
     if deployment.function == UPDATE_TASK_DNS:
         # Lambda's on-failure destination sends with the function's role, to this queue only.
-        grants["sqs:SendMessage"] = Grant(equals(where.arn("sqs", deployment.failed_events_queue)))
+        send_to.add(where.arn("sqs", deployment.failed_events_queue))
+    if deployment.hostname_events_queue_arn:
+        # A readiness check per change batch, for announce_hostnames; only when the stage has one.
+        send_to.add(deployment.hostname_events_queue_arn)
+    if send_to:
+        grants["sqs:SendMessage"] = Grant(one_of(send_to))
     if deployment.function == PROCESS_TASK_EVENTS:
         # Lambda polls the stage's queue with the function's role: that queue only, and only to consume it.
         grants.update({action: Grant(equals(deployment.task_events_queue_arn)) for action in QUEUE_CONSUMER_ACTIONS})
     return grants
+
+
+def announce_hostnames_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
+    settings, where = deployment.task_dns, deployment.location
+    zone = f"arn:{where.partition}:route53:::hostedzone/{settings.hosted_zone_id}"
+    queue = equals(deployment.hostname_events_queue_arn)
+    # Reads Route53 and ECS, puts events on one bus, and uses its queue: it writes no record.
+    return {
+        "route53:GetChange": Grant(equals(f"arn:{where.partition}:route53:::change/*")),
+        "route53:ListResourceRecordSets": Grant(equals(zone)),
+        "ecs:DescribeTasks": Grant(lambda resource: resource.startswith(where.arn("ecs", "task/")),
+                                   cluster_condition(settings.cluster_arn)),
+        # One bus, named exactly: never a pattern, whatever EVENT_BUS_NAME says.
+        "events:PutEvents": Grant(lambda resource: resource == deployment.event_bus_arn and not has_wildcard(resource)),
+        # Lambda's event source mapping consumes the queue, the function puts checks back in it.
+        **{action: Grant(queue) for action in (*QUEUE_CONSUMER_ACTIONS, "sqs:SendMessage")},
+    }
 
 
 def renewal_grants(deployment: FunctionDeployment) -> dict[str, Grant]:

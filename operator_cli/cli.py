@@ -22,12 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from chalicelib.certificates.renewal import Clocks, InvalidRequest, RenewalFailed
 from chalicelib.shared.aws_clients import client as app_client
 from chalicelib.shared.configuration import ConfigurationError
+from chalicelib.shared.functions import RECONCILE_TASK_DNS, RENEW_CERTIFICATES
 from chalicelib.shared.logs import logger
-from infra.deployments import RENEWAL_FUNCTION
 from operator_cli.ca_identity import fetch_directory
 from operator_cli.checks import any_failed
 from operator_cli.configuration import (
-    RECONCILE_FUNCTION,
     OperatorConfig,
     StageConfigError,
     default_chalice_dir,
@@ -206,7 +205,7 @@ def renew(session: Session, force: bool, names: tuple[str, ...], local: bool, ru
             result = renew_locally(settings, force, session.runtime.clocks)
         emit(as_json, result, renewal_text(result))
         return
-    function = _deployed(config, RENEWAL_FUNCTION, "renew")
+    function = _deployed(config, RENEW_CERTIFICATES, "renew")
     payload = renewal_payload(force, names)
     if run_async:
         code = invoke_async(session.runtime.lambda_client(), function, payload)
@@ -231,7 +230,7 @@ def reconcile(session: Session, dry_run: bool, local: bool, as_json: bool) -> No
         result = reconcile_locally(config.task_dns(), session.runtime.client, dry_run)
     else:
         config.task_dns()  # the same configuration errors as --local, before anything is invoked
-        result = invoke(session.runtime.lambda_client(), _deployed(config, RECONCILE_FUNCTION, "reconcile"),
+        result = invoke(session.runtime.lambda_client(), _deployed(config, RECONCILE_TASK_DNS, "reconcile"),
                         {"dry_run": dry_run})
     emit(as_json, result, reconcile_text(result) if isinstance(result, dict) else str(result))
 

@@ -13,21 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.certificates.settings import RenewalSettings
+from chalicelib.shared.functions import RECONCILE_TASK_DNS, RENEW_CERTIFICATES, TASK_EVENTS_QUEUE_VARIABLE
 from chalicelib.task_records.settings import TaskDnsSettings
 from infra.deployments import (
     CHALICE_DIR,
-    RENEWAL_FUNCTION,
     DeploymentConfigError,
     function_deployments,
     load_config,
     stage_names,
 )
-
-RECONCILE_FUNCTION = "reconcile_task_dns"
-TASK_EVENTS_FUNCTION = "update_task_dns"
-# Buffered mode (TASK_EVENTS_QUEUE_ARN set): app.py registers this on the queue instead of the rule.
-QUEUED_TASK_EVENTS_FUNCTION = "process_task_events"
-TASK_EVENTS_QUEUE_VARIABLE = "TASK_EVENTS_QUEUE_ARN"
 
 
 class StageConfigError(ValueError):
@@ -88,7 +82,7 @@ def load_operator_config(stage: str | None, environ: Mapping[str, str], chalice_
     environments = {name: {**d.environment, **environ} for name, d in deployments.items()}
     return OperatorConfig(
         stage=stage,
-        task_dns_environment=environments[RECONCILE_FUNCTION],
-        renewal_environment=environments[RENEWAL_FUNCTION],
+        task_dns_environment=environments[RECONCILE_TASK_DNS],
+        renewal_environment=environments[RENEW_CERTIFICATES],
         app_name=next(iter(deployments.values())).app_name,
     )

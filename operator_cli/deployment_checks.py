@@ -17,16 +17,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
-from infra.deployments import RENEWAL_FUNCTION
-from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
-from operator_cli.configuration import (
-    QUEUED_TASK_EVENTS_FUNCTION,
-    RECONCILE_FUNCTION,
-    TASK_EVENTS_FUNCTION,
+from chalicelib.shared.functions import (
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    RENEW_CERTIFICATES,
     TASK_EVENTS_QUEUE_VARIABLE,
+    UPDATE_TASK_DNS,
 )
+from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
 
-SCHEDULED_FUNCTIONS = (RECONCILE_FUNCTION, RENEWAL_FUNCTION)
+SCHEDULED_FUNCTIONS = (RECONCILE_TASK_DNS, RENEW_CERTIFICATES)
 ECS_EVENT_SOURCE = "aws.ecs"
 _NO_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
@@ -60,7 +60,7 @@ class TaskEventsQueue:
 
 
 def expected_functions(queue_arn: str | None) -> tuple[str, ...]:
-    events = QUEUED_TASK_EVENTS_FUNCTION if queue_arn else TASK_EVENTS_FUNCTION
+    events = PROCESS_TASK_EVENTS if queue_arn else UPDATE_TASK_DNS
     return (events, *SCHEDULED_FUNCTIONS)
 
 
@@ -77,7 +77,7 @@ def deployment_checks(stage: str, names: Mapping[str, str], found: Mapping[str, 
             checks.append(Check(FAIL, "functions", name, f"not deployed: `chalice deploy --stage {stage}`"))
         elif function in SCHEDULED_FUNCTIONS:
             checks.append(_schedule_check(deployed, stage))
-        elif function == TASK_EVENTS_FUNCTION:
+        elif function == UPDATE_TASK_DNS:
             checks.append(_event_rule_check(deployed, cluster_arn, stage))
         else:
             checks += _queue_checks(deployed, queue, cluster_arn, stage)

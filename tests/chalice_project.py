@@ -21,7 +21,8 @@ BIN_DIR = Path(sys.executable).parent
 COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.json", ".chalice/policy-*.json")
 # Variables the app reads: chalice must take them from the stage, never from the test process.
 APP_VARIABLES = ("DOMAIN_PREFIX", "HOSTED_ZONE_ID", "CLUSTER_ARN", "WORKSPACE", "CERTIFICATES",
-                 "NOTIFY_EMAIL", "ACME_DIRECTORY_URL", "TASK_EVENTS_QUEUE_ARN")
+                 "NOTIFY_EMAIL", "ACME_DIRECTORY_URL", "TASK_EVENTS_QUEUE_ARN", "HOSTNAME_EVENTS_QUEUE_ARN",
+                 "EVENT_BUS_NAME")
 
 
 def package_cache(request) -> Path:

@@ -3,8 +3,9 @@
 The real chalice CLI runs in a subprocess on a copy of the project, with the emulator's
 AWS_ENDPOINT_URL and none of the app's variables: everything must come from .chalice/config.json.
 Per-event mode deploys the committed configuration; buffered mode sets TASK_EVENTS_QUEUE_ARN at
-stage level in the copy, regenerates its policies there (`python -m infra`), and deploys that.
-Each mode deploys into a clean account of its own (class-scoped).
+stage level in the copy, regenerates its policies there (`python -m infra`), and deploys that;
+hostname events likewise set HOSTNAME_EVENTS_QUEUE_ARN (in per-event mode).
+Each deploys into a clean account of its own (class-scoped).
 """
 
 import copy
@@ -13,17 +14,23 @@ import json
 import boto3
 import pytest
 
-from chalicelib.task_records.event_batches import (
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
+    UPDATE_TASK_DNS,
+)
+from chalicelib.task_records.events import task_event_pattern
+from chalicelib.task_records.handlers import (
     BUFFERED_BATCH_SIZE,
     BUFFERED_BATCHING_WINDOW_SECONDS,
     BUFFERED_MAXIMUM_CONCURRENCY,
 )
-from chalicelib.task_records.events import task_event_pattern
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from infra.deployments import (
     CHALICE_DIR,
-    PROCESS_TASK_EVENTS,
-    UPDATE_TASK_DNS,
     FunctionDeployment,
     function_deployments,
     load_config,
@@ -54,6 +61,17 @@ BUFFERED_VARIABLES = {
 BUFFERED_CONFIG = copy.deepcopy(CONFIG)
 BUFFERED_CONFIG["stages"][STAGE]["environment_variables"].update(BUFFERED_VARIABLES)
 BUFFERED = {deployment.function: deployment for deployment in function_deployments(BUFFERED_CONFIG, STAGE)}
+
+# Hostname events: the queue of readiness checks the supporting stack makes, in per-event mode.
+HOSTNAME_QUEUE_NAME = f"task-subdomains-{STAGE}-hostname-events"
+HOSTNAME_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{HOSTNAME_QUEUE_NAME}"
+HOSTNAME_VARIABLES = {
+    "CLUSTER_ARN": BUFFERED_VARIABLES["CLUSTER_ARN"],
+    "HOSTNAME_EVENTS_QUEUE_ARN": HOSTNAME_QUEUE_ARN,
+}
+HOSTNAMES_CONFIG = copy.deepcopy(CONFIG)
+HOSTNAMES_CONFIG["stages"][STAGE]["environment_variables"].update(HOSTNAME_VARIABLES)
+HOSTNAMES = {deployment.function: deployment for deployment in function_deployments(HOSTNAMES_CONFIG, STAGE)}
 
 
 def deploy(project, emulated_aws) -> None:
@@ -168,6 +186,29 @@ def buffered_project(emulated_aws, tmp_path_factory, request):
     emulated_aws.reset()
 
 
+@pytest.fixture(scope="class")
+def hostnames_project(emulated_aws, tmp_path_factory, request):
+    """The copy, with hostname events (per-event mode), deployed."""
+    emulated_aws.reset()
+    # The supporting stack creates the queue first (README "Hostname events").
+    queue = load_base_template()["Resources"]["HostnameEvents"]["Properties"]
+    boto3.client("sqs").create_queue(QueueName=HOSTNAME_QUEUE_NAME, Attributes={
+        "VisibilityTimeout": str(queue["VisibilityTimeout"]),
+        "MessageRetentionPeriod": str(queue["MessageRetentionPeriod"])})
+    project = copy_project(tmp_path_factory.mktemp("deploy-hostnames"), package_cache(request))
+    assert set_stage_variables(project, STAGE, **HOSTNAME_VARIABLES) == HOSTNAMES_CONFIG
+    # `make policies` for the copy: announce_hostnames' policy file, and the writers' with the queue.
+    result = run_infra(project)
+    assert result.returncode == 0, explain(result)
+    written = set(result.stdout.splitlines())
+    assert {f"wrote .chalice/{HOSTNAMES[function].policy_file}"
+            for function in (UPDATE_TASK_DNS, RECONCILE_TASK_DNS, ANNOUNCE_HOSTNAMES)} <= written
+    assert not (CHALICE_DIR / HOSTNAMES[ANNOUNCE_HOSTNAMES].policy_file).exists(), "python -m infra wrote here"
+    deploy(project, emulated_aws)
+    yield project
+    emulated_aws.reset()
+
+
 def generated_policy(project, deployment: FunctionDeployment) -> dict:
     return json.loads((project / ".chalice" / deployment.policy_file).read_text())
 
@@ -266,3 +307,49 @@ class TestBufferedMode:
     @pytest.mark.parametrize("function", SCHEDULES)
     def test_scheduled_functions_run_on_their_schedule(self, lambda_, events, function):
         assert_runs_on_its_schedule(lambda_, events, BUFFERED[function])
+
+
+@pytest.mark.usefixtures("hostnames_project")
+class TestHostnameEvents:
+    """The stage with HOSTNAME_EVENTS_QUEUE_ARN set: announce_hostnames on the queue, beside the others."""
+
+    def test_announce_hostnames_is_deployed_beside_the_functions_of_the_mode(self, lambda_):
+        assert list(HOSTNAMES) == [UPDATE_TASK_DNS, RECONCILE_TASK_DNS, ANNOUNCE_HOSTNAMES, RENEW_CERTIFICATES]
+        for deployment in HOSTNAMES.values():
+            assert configuration_of(lambda_, deployment)["FunctionName"] == deployment.lambda_name
+
+    @pytest.mark.parametrize("function", HOSTNAMES)
+    def test_function_is_deployed_with_the_stage_settings(self, lambda_, function):
+        assert_deployed_with_the_stage_settings(lambda_, HOSTNAMES[function], HOSTNAMES_CONFIG)
+
+    def test_announce_hostnames_has_its_memory_and_timeout(self, lambda_):
+        configuration = configuration_of(lambda_, HOSTNAMES[ANNOUNCE_HOSTNAMES])
+        assert (configuration["MemorySize"], configuration["Timeout"]) == (256, 60)
+
+    @pytest.mark.parametrize("function", HOSTNAMES)
+    def test_each_function_runs_as_its_own_role_with_its_own_policy(self, lambda_, iam, hostnames_project, function):
+        deployment = HOSTNAMES[function]
+        assert_runs_as_its_own_role_with(lambda_, iam, deployment, generated_policy(hostnames_project, deployment))
+
+    def test_the_queue_feeds_announce_hostnames_ten_checks_at_a_time(self, lambda_):
+        function_arn = configuration_of(lambda_, HOSTNAMES[ANNOUNCE_HOSTNAMES])["FunctionArn"]
+
+        (mapping,) = lambda_.list_event_source_mappings()["EventSourceMappings"]
+
+        assert (mapping["EventSourceArn"], mapping["FunctionArn"]) == (HOSTNAME_QUEUE_ARN, function_arn)
+        assert mapping["BatchSize"] == 10
+
+    @pytest.mark.parametrize("function", [f for f in HOSTNAMES if f in TASK_RECORD_WRITERS])
+    def test_the_writers_may_send_checks_to_the_queue(self, hostnames_project, function):
+        policy = generated_policy(hostnames_project, HOSTNAMES[function])
+        assert {"Sid": "SendHostnameChecks", "Effect": "Allow", "Action": "sqs:SendMessage",
+                "Resource": HOSTNAME_QUEUE_ARN} in policy["Statement"]
+
+    def test_task_events_still_reach_update_task_dns_by_the_stage_rule(self, lambda_, events):
+        function_arn = configuration_of(lambda_, HOSTNAMES[UPDATE_TASK_DNS])["FunctionArn"]
+        rule = rule_of(events, function_arn)
+        assert json.loads(rule["EventPattern"]) == task_event_pattern(HOSTNAME_VARIABLES["CLUSTER_ARN"])
+
+    @pytest.mark.parametrize("function", SCHEDULES)
+    def test_scheduled_functions_run_on_their_schedule(self, lambda_, events, function):
+        assert_runs_on_its_schedule(lambda_, events, HOSTNAMES[function])

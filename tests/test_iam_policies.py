@@ -7,11 +7,17 @@ import json
 
 import pytest
 
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
+    UPDATE_TASK_DNS,
+)
 from infra.deployments import (
     CHALICE_DIR,
     FUNCTIONS,
-    PROCESS_TASK_EVENTS,
-    UPDATE_TASK_DNS,
     DeploymentConfigError,
     FunctionDeployment,
     function_deployment,
@@ -50,6 +56,28 @@ BUFFERED = [deployment for stage in stage_names(BUFFERED_CONFIG)
 BUFFERED_PROD = {deployment.function: deployment for deployment in function_deployments(BUFFERED_CONFIG, "prod")}
 
 
+def hostname_events_queue_arn(config: dict, stage: str) -> str:
+    return task_events_queue_arn(config, stage, f"task-subdomains-{stage}-hostname-events")
+
+
+def with_hostname_events(config: dict, **queue_arns: str) -> dict:
+    """The configuration with HOSTNAME_EVENTS_QUEUE_ARN set at stage level in every stage (or as given)."""
+    config = copy.deepcopy(config)
+    for stage in stage_names(config):
+        config["stages"][stage]["environment_variables"]["HOSTNAME_EVENTS_QUEUE_ARN"] = queue_arns.get(
+            stage, hostname_events_queue_arn(config, stage))
+    return config
+
+
+HOSTNAMES_CONFIG = with_hostname_events(CONFIG)
+BUFFERED_HOSTNAMES_CONFIG = with_hostname_events(BUFFERED_CONFIG)
+HOSTNAMES = [deployment for config in (HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_CONFIG)
+             for stage in stage_names(config) for deployment in function_deployments(config, stage)]
+HOSTNAMES_PROD = {deployment.function: deployment
+                  for config in (HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_CONFIG)
+                  for deployment in function_deployments(config, "prod")}
+
+
 def by_id(deployment: FunctionDeployment) -> str:
     return f"{deployment.stage}-{deployment.function}"
 
@@ -77,17 +105,18 @@ def test_policy_grants_nothing_beyond_what_the_function_needs(deployment):
     assert audit(deployment, committed_policy(deployment)) == []
 
 
-@pytest.mark.parametrize("config", [CONFIG, BUFFERED_CONFIG], ids=["per-event", "buffered"])
+@pytest.mark.parametrize("config", [CONFIG, BUFFERED_CONFIG, HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_CONFIG],
+                         ids=["per-event", "buffered", "per-event, hostnames", "buffered, hostnames"])
 def test_every_function_of_the_app_gets_its_own_policy_file_in_every_stage(config, monkeypatch):
     for stage in stage_names(config):
         # app.py as chalice loads it to deploy the stage: with the stage-level environment.
-        monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", config["stages"][stage]["environment_variables"].get(
-            "TASK_EVENTS_QUEUE_ARN", ""))
+        for variable in ("TASK_EVENTS_QUEUE_ARN", "HOSTNAME_EVENTS_QUEUE_ARN"):
+            monkeypatch.setenv(variable, config["stages"][stage]["environment_variables"].get(variable, ""))
         registered = {source.name for source in load_app(f"app_{stage}").app.event_sources}
         assert registered == set(stage_functions(config, stage)) and registered <= set(FUNCTIONS)
     files = [deployment.policy_file
              for stage in stage_names(config) for deployment in function_deployments(config, stage)]
-    assert len(set(files)) == len(files) == 3 * len(stage_names(config))
+    assert len(set(files)) == len(files) == sum(len(stage_functions(config, stage)) for stage in stage_names(config))
     assert set(policy_files(config)) == set(files)
 
 
@@ -587,3 +616,296 @@ def test_task_events_queue_set_for_every_stage_counts_as_stage_level():
     config = copy.deepcopy(CONFIG)
     config["environment_variables"] = {"TASK_EVENTS_QUEUE_ARN": DEV_QUEUE}
     assert stage_functions(config, "dev")[0] == PROCESS_TASK_EVENTS
+
+
+# Hostname events: a stage that sets HOSTNAME_EVENTS_QUEUE_ARN deploys announce_hostnames on that
+# queue, and the writers send it a readiness check per change batch. Nothing else changes.
+
+PROD_HOSTNAME_QUEUE = hostname_events_queue_arn(CONFIG, "prod")
+DEV_HOSTNAME_QUEUE = hostname_events_queue_arn(CONFIG, "dev")
+PROD_BUS = "arn:aws:events:eu-west-2:111122223333:event-bus/default"
+
+
+def test_a_stage_with_a_hostname_events_queue_deploys_announce_hostnames_in_either_mode():
+    for stage in stage_names(CONFIG):
+        assert stage_functions(HOSTNAMES_CONFIG, stage) == (
+            UPDATE_TASK_DNS, RECONCILE_TASK_DNS, ANNOUNCE_HOSTNAMES, RENEW_CERTIFICATES)
+        assert stage_functions(BUFFERED_HOSTNAMES_CONFIG, stage) == (
+            PROCESS_TASK_EVENTS, RECONCILE_TASK_DNS, ANNOUNCE_HOSTNAMES, RENEW_CERTIFICATES)
+        assert ANNOUNCE_HOSTNAMES not in stage_functions(CONFIG, stage) + stage_functions(BUFFERED_CONFIG, stage)
+
+
+@pytest.mark.parametrize("value, announces", [
+    ("", False),
+    ("  ", False),
+    (DEV_HOSTNAME_QUEUE, True),
+    (f" {DEV_HOSTNAME_QUEUE}\n", True),
+], ids=["empty", "blank", "queue", "queue with spaces"])
+def test_the_stage_and_app_py_agree_on_announce_hostnames(value, announces, monkeypatch):
+    config = with_hostname_events(CONFIG, dev=value)
+    monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", "")
+    monkeypatch.setenv("HOSTNAME_EVENTS_QUEUE_ARN", value)
+
+    registered = {source.name for source in load_app("app_hostnames").app.event_sources}
+
+    assert (ANNOUNCE_HOSTNAMES in registered) is announces and set(stage_functions(config, "dev")) == registered
+
+
+@pytest.mark.parametrize("deployment", HOSTNAMES, ids=lambda d: f"{by_id(d)}-{d.task_events_queue_arn and 'buffered'}")
+def test_hostname_events_policies_grant_nothing_beyond_what_the_function_needs(deployment):
+    assert audit(deployment, policy_document(deployment)) == []
+
+
+def test_without_hostname_events_the_policies_are_as_committed():
+    # Byte for byte: the committed stages set no HOSTNAME_EVENTS_QUEUE_ARN.
+    assert all("HOSTNAME_EVENTS_QUEUE_ARN" not in CONFIG["stages"][stage]["environment_variables"]
+               for stage in stage_names(CONFIG))
+    assert not any(ANNOUNCE_HOSTNAMES in name for name in policy_files(CONFIG))
+
+
+@pytest.mark.parametrize("function", TASK_RECORD_WRITERS)
+def test_writers_also_send_readiness_checks_to_the_hostname_events_queue_only(function):
+    with_queue = policy_document(HOSTNAMES_PROD[function])
+    without_queue = policy_document((PROD | BUFFERED_PROD)[function])
+
+    # The same statements, and one more before the log statement: SendMessage on that queue.
+    *rest, logs = without_queue["Statement"]
+    assert with_queue["Statement"] == [*rest, {
+        "Sid": "SendHostnameChecks", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": PROD_HOSTNAME_QUEUE,
+    }, logs]
+
+
+def test_renewal_policy_is_the_same_with_hostname_events():
+    assert policy_document(HOSTNAMES_PROD[RENEW_CERTIFICATES]) == committed_policy(PROD[RENEW_CERTIFICATES])
+
+
+def test_announce_hostnames_waits_for_changes_reads_the_zone_and_tasks_announces_on_one_bus_and_uses_its_queue():
+    deployment = HOSTNAMES_PROD[ANNOUNCE_HOSTNAMES]
+    writer = committed_policy(PROD[UPDATE_TASK_DNS])
+
+    assert policy_document(deployment)["Statement"] == [
+        {"Sid": "WaitForRoute53Changes", "Effect": "Allow", "Action": "route53:GetChange",
+         "Resource": "arn:aws:route53:::change/*"},
+        # The zone's SOA (negative caching) and the tasks, as the writers read them.
+        statement(writer, "ReadZoneRecords"),
+        statement(writer, "DescribeClusterTasks"),
+        {"Sid": "PutHostnameEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": PROD_BUS},
+        {"Sid": "ConsumeHostnameChecks", "Effect": "Allow",
+         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+         "Resource": PROD_HOSTNAME_QUEUE},
+        {"Sid": "RequeueHostnameChecks", "Effect": "Allow", "Action": "sqs:SendMessage",
+         "Resource": PROD_HOSTNAME_QUEUE},
+        {"Sid": "WriteOwnLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [f"arn:aws:logs:eu-west-2:111122223333:log-group:/aws/lambda/{deployment.lambda_name}",
+                      f"arn:aws:logs:eu-west-2:111122223333:log-group:/aws/lambda/{deployment.lambda_name}:*"]},
+    ]
+    assert deployment.lambda_name == "task-subdomains-prod-announce_hostnames"
+
+
+def announce_with_bus(value: str, stage: str = "prod") -> FunctionDeployment:
+    config = copy.deepcopy(HOSTNAMES_CONFIG)
+    config["stages"][stage]["environment_variables"]["EVENT_BUS_NAME"] = value
+    return function_deployment(config, stage, ANNOUNCE_HOSTNAMES)
+
+
+@pytest.mark.parametrize("value, bus", [
+    ("", PROD_BUS),
+    (" ", PROD_BUS),
+    ("default", PROD_BUS),
+    ("task-hostnames", "arn:aws:events:eu-west-2:111122223333:event-bus/task-hostnames"),
+    (" task-hostnames\n", "arn:aws:events:eu-west-2:111122223333:event-bus/task-hostnames"),
+    ("arn:aws:events:eu-west-2:111122223333:event-bus/task-hostnames",
+     "arn:aws:events:eu-west-2:111122223333:event-bus/task-hostnames"),
+])
+def test_event_bus_name_is_a_name_or_an_arn_and_defaults_to_the_default_bus(value, bus):
+    deployment = announce_with_bus(value)
+
+    assert statement(policy_document(deployment), "PutHostnameEvents")["Resource"] == bus
+    assert audit(deployment, policy_document(deployment)) == []
+
+
+@pytest.mark.parametrize("value, complaint", [
+    ("arn:aws:events:us-east-1:111122223333:event-bus/task-hostnames", "must be in the cluster's region and account"),
+    ("arn:aws:events:eu-west-2:444455556666:event-bus/task-hostnames", "must be in the cluster's region and account"),
+    ("arn:aws-cn:events:eu-west-2:111122223333:event-bus/default", "must be in the cluster's region and account"),
+    ("task hostnames", "is not an event bus name or ARN"),
+    ("task-hostnames*", "is not an event bus name or ARN"),
+    ("arn:aws:events:eu-west-2:111122223333:rule/task-hostnames", "is not an event bus name or ARN"),
+    ("arn:aws:sqs:eu-west-2:111122223333:task-hostnames", "is not an event bus name or ARN"),
+], ids=["another region", "another account", "another partition", "a space", "a wildcard", "a rule", "a queue"])
+def test_an_event_bus_elsewhere_or_malformed_is_refused(value, complaint):
+    with pytest.raises(DeploymentConfigError, match=complaint) as refused:
+        policy_document(announce_with_bus(value))
+    assert "stage 'prod': EVENT_BUS_NAME=" in str(refused.value)
+
+
+def test_event_bus_name_matters_only_with_hostname_events():
+    # Nothing puts events without announce_hostnames: the variable is not read, so not refused.
+    config = copy.deepcopy(CONFIG)
+    config["stages"]["prod"]["environment_variables"]["EVENT_BUS_NAME"] = "arn:aws:events:us-east-1:1:event-bus/x"
+    assert policy_files(config) == policy_files(CONFIG)
+
+
+OTHER_BUS = "arn:aws:events:eu-west-2:111122223333:event-bus/someone-elses-bus"
+TASK_ZONE = "arn:aws:route53:::hostedzone/Z00000000000PROD"
+CLUSTER = "arn:aws:ecs:eu-west-2:111122223333:cluster/user-sessions"
+HOSTNAME_OVER_BROAD = {
+    # announce_hostnames
+    "events on another bus": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents",
+                              lambda p: statement(p, "PutHostnameEvents").update(Resource=OTHER_BUS)),
+    "events on the bus and another": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents", lambda p: statement(
+        p, "PutHostnameEvents").update(Resource=[PROD_BUS, OTHER_BUS])),
+    "events on every bus of the account": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents",
+                                           lambda p: statement(p, "PutHostnameEvents").update(
+                                               Resource="arn:aws:events:eu-west-2:111122223333:event-bus/*")),
+    "events on every resource": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents",
+                                 lambda p: statement(p, "PutHostnameEvents").update(Resource="*")),
+    "events:*": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents",
+                 lambda p: statement(p, "PutHostnameEvents").update(Action="events:*")),
+    "rules on the bus": (ANNOUNCE_HOSTNAMES, "PutHostnameEvents", lambda p: statement(
+        p, "PutHostnameEvents").update(Action=["events:PutEvents", "events:PutRule"])),
+    "changes on every resource": (ANNOUNCE_HOSTNAMES, "WaitForRoute53Changes",
+                                  lambda p: statement(p, "WaitForRoute53Changes").update(Resource="*")),
+    "another zone's records": (ANNOUNCE_HOSTNAMES, "ReadZoneRecords",
+                               lambda p: statement(p, "ReadZoneRecords").update(
+                                   Resource="arn:aws:route53:::hostedzone/ZOTHER")),
+    "writing records": (ANNOUNCE_HOSTNAMES, "Extra", lambda p: add(
+        p, Action="route53:ChangeResourceRecordSets", Resource=TASK_ZONE, Condition={
+            "ForAllValues:StringLike": {RECORD_NAMES_KEY: ["*.eu-west-2.browser.example.com"]},
+            "ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["A", "AAAA", "TXT"]}})),
+    "tasks of every cluster": (ANNOUNCE_HOSTNAMES, "DescribeClusterTasks",
+                               lambda p: statement(p, "DescribeClusterTasks").pop("Condition")),
+    "tasks of another cluster": (ANNOUNCE_HOSTNAMES, "DescribeClusterTasks",
+                                 lambda p: statement(p, "DescribeClusterTasks").update(
+                                     Condition={"ArnEquals": {"ecs:cluster": OTHER_CLUSTER}})),
+    "listing the cluster's tasks": (ANNOUNCE_HOSTNAMES, "Extra", lambda p: add(
+        p, Action="ecs:ListTasks", Resource="*", Condition={"ArnEquals": {"ecs:cluster": CLUSTER}})),
+    "network interfaces": (ANNOUNCE_HOSTNAMES, "Extra",
+                           lambda p: add(p, Action="ec2:DescribeNetworkInterfaces", Resource="*")),
+    "consuming another queue": (ANNOUNCE_HOSTNAMES, "ConsumeHostnameChecks",
+                                lambda p: statement(p, "ConsumeHostnameChecks").update(Resource=PROD_QUEUE)),
+    "consuming every queue": (ANNOUNCE_HOSTNAMES, "ConsumeHostnameChecks",
+                              lambda p: statement(p, "ConsumeHostnameChecks").update(Resource="*")),
+    "changing visibility": (ANNOUNCE_HOSTNAMES, "ConsumeHostnameChecks",
+                            lambda p: statement(p, "ConsumeHostnameChecks")["Action"].append(
+                                "sqs:ChangeMessageVisibility")),
+    "purging the queue": (ANNOUNCE_HOSTNAMES, "Extra",
+                          lambda p: add(p, Action="sqs:PurgeQueue", Resource=PROD_HOSTNAME_QUEUE)),
+    "requeueing to another queue": (ANNOUNCE_HOSTNAMES, "RequeueHostnameChecks",
+                                    lambda p: statement(p, "RequeueHostnameChecks").update(Resource=PROD_QUEUE)),
+    "requeueing to the dead-letter queue": (ANNOUNCE_HOSTNAMES, "RequeueHostnameChecks",
+                                            lambda p: statement(p, "RequeueHostnameChecks").update(
+                                                Resource=f"{PROD_HOSTNAME_QUEUE}-dlq")),
+    "requeueing to every queue of the account": (ANNOUNCE_HOSTNAMES, "RequeueHostnameChecks",
+                                                 lambda p: statement(p, "RequeueHostnameChecks").update(
+                                                     Resource="arn:aws:sqs:eu-west-2:111122223333:*")),
+    "another function's log group": (ANNOUNCE_HOSTNAMES, "WriteOwnLogs",
+                                     lambda p: statement(p, "WriteOwnLogs").update(Resource=[
+                                         r.replace(ANNOUNCE_HOSTNAMES, UPDATE_TASK_DNS)
+                                         for r in statement(p, "WriteOwnLogs")["Resource"]])),
+    # The writers: they send checks to the queue, and only announce_hostnames waits and announces.
+    **{f"{writer} waiting for Route53 changes": (writer, "Extra", lambda p: add(
+        p, Action="route53:GetChange", Resource="arn:aws:route53:::change/*")) for writer in TASK_RECORD_WRITERS},
+    **{f"{writer} putting events": (writer, "Extra", lambda p: add(p, Action="events:PutEvents", Resource=PROD_BUS))
+       for writer in TASK_RECORD_WRITERS},
+    **{f"{writer} consuming the hostname events queue": (writer, "Extra", lambda p: add(
+        p, Action=CONSUMER_ACTIONS, Resource=PROD_HOSTNAME_QUEUE)) for writer in TASK_RECORD_WRITERS},
+    **{f"{writer} sending checks to another queue": (writer, "SendHostnameChecks", lambda p: statement(
+        p, "SendHostnameChecks").update(Resource=OTHER_QUEUE)) for writer in TASK_RECORD_WRITERS},
+    **{f"{writer} sending checks to every queue": (writer, "SendHostnameChecks", lambda p: statement(
+        p, "SendHostnameChecks").update(Resource="*")) for writer in TASK_RECORD_WRITERS},
+    "process_task_events sending checks to its own task events queue": (
+        PROCESS_TASK_EVENTS, "SendHostnameChecks",
+        lambda p: statement(p, "SendHostnameChecks").update(Resource=PROD_QUEUE)),
+    "reconcile sending to update_task_dns's failed-events queue": (
+        RECONCILE_TASK_DNS, "SendHostnameChecks",
+        lambda p: statement(p, "SendHostnameChecks").update(
+            Resource=[PROD_HOSTNAME_QUEUE,
+                      "arn:aws:sqs:eu-west-2:111122223333:task-subdomains-prod-update_task_dns-failed"])),
+    # Nobody else gets anything new.
+    "renewal putting events": (RENEW_CERTIFICATES, "Extra",
+                               lambda p: add(p, Action="events:PutEvents", Resource=PROD_BUS)),
+    "renewal sending checks": (RENEW_CERTIFICATES, "Extra",
+                               lambda p: add(p, Action="sqs:SendMessage", Resource=PROD_HOSTNAME_QUEUE)),
+}
+
+
+@pytest.mark.parametrize("function, sid, widen", HOSTNAME_OVER_BROAD.values(), ids=HOSTNAME_OVER_BROAD.keys())
+def test_audit_catches_hostname_event_grants_beyond_what_each_function_needs(function, sid, widen):
+    deployment = HOSTNAMES_PROD[function]
+    policy = copy.deepcopy(policy_document(deployment))
+    widen(policy)
+
+    problems = audit(deployment, policy)
+
+    assert any(f"statement {sid}" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("function", TASK_RECORD_WRITERS)
+def test_without_hostname_events_the_writers_may_not_send_checks(function):
+    # The grant follows the variable: a stage that announces no hostnames sends no checks.
+    deployment = (PROD | BUFFERED_PROD)[function]
+    policy = copy.deepcopy(policy_document(deployment))
+    add(policy, Action="sqs:SendMessage", Resource=PROD_HOSTNAME_QUEUE)
+
+    problems = audit(deployment, policy)
+    assert any("statement Extra: sqs:SendMessage" in problem for problem in problems), problems
+
+
+MISCONFIGURED_HOSTNAME_QUEUES = {
+    "not an ARN": (lambda c: with_hostname_events(c, dev="hostname-events"), "is not an SQS queue ARN"),
+    "a topic": (lambda c: with_hostname_events(c, dev=DEV_HOSTNAME_QUEUE.replace(":sqs:", ":sns:")),
+                "is not an SQS queue ARN"),
+    "a queue URL": (lambda c: with_hostname_events(
+        c, dev="https://sqs.eu-west-2.amazonaws.com/111122223333/hostname-events"), "is not an SQS queue ARN"),
+    "a FIFO queue": (lambda c: with_hostname_events(c, dev=f"{DEV_HOSTNAME_QUEUE}.fifo"), "is a FIFO queue"),
+    "another region": (lambda c: with_hostname_events(c, dev=DEV_HOSTNAME_QUEUE.replace("eu-west-2", "us-east-1")),
+                       "must be in the cluster's region and account"),
+    "another account": (lambda c: with_hostname_events(
+        c, dev=DEV_HOSTNAME_QUEUE.replace("111122223333", "444455556666")),
+        "must be in the cluster's region and account"),
+    "another partition": (lambda c: with_hostname_events(
+        c, dev=DEV_HOSTNAME_QUEUE.replace("arn:aws:", "arn:aws-cn:")), "must be in the cluster's region and account"),
+}
+
+
+@pytest.mark.parametrize("configure, complaint", MISCONFIGURED_HOSTNAME_QUEUES.values(),
+                         ids=MISCONFIGURED_HOSTNAME_QUEUES.keys())
+def test_a_hostname_events_queue_that_is_not_a_queue_of_the_cluster_is_refused(configure, complaint):
+    with pytest.raises(DeploymentConfigError, match=complaint) as refused:
+        policy_files(configure(copy.deepcopy(CONFIG)))
+    # The message says what to set.
+    assert "stage 'dev': HOSTNAME_EVENTS_QUEUE_ARN=" in str(refused.value)
+    assert "HostnameEventsQueueArn output of the supporting stack" in str(refused.value)
+
+
+def test_the_task_events_queue_is_refused_as_the_hostname_events_queue():
+    config = with_hostname_events(BUFFERED_CONFIG, dev=task_events_queue_arn(CONFIG, "dev"))
+    with pytest.raises(DeploymentConfigError, match="name the same queue"):
+        function_deployments(config, "dev")
+
+
+@pytest.mark.parametrize("function, stage_value", [
+    (ANNOUNCE_HOSTNAMES, None),        # only where the function's settings are
+    (UPDATE_TASK_DNS, None),
+    (RECONCILE_TASK_DNS, DEV_HOSTNAME_QUEUE),  # another value than the stage's
+    (ANNOUNCE_HOSTNAMES, DEV_HOSTNAME_QUEUE),
+])
+def test_hostname_events_queue_set_per_function_is_refused(function, stage_value):
+    config = with_hostname_events(CONFIG, dev=stage_value) if stage_value else copy.deepcopy(CONFIG)
+    settings = config["stages"]["dev"]["lambda_functions"].setdefault(function, {})
+    settings.setdefault("environment_variables", {})["HOSTNAME_EVENTS_QUEUE_ARN"] = (
+        "" if stage_value else DEV_HOSTNAME_QUEUE)
+
+    with pytest.raises(DeploymentConfigError, match=(
+            rf"stage 'dev', function '{function}': set HOSTNAME_EVENTS_QUEUE_ARN in "
+            r"stages.dev.environment_variables only \(not per function\)")):
+        function_deployments(config, "dev")
+
+
+def test_announce_hostnames_needs_its_own_policy_file():
+    config = copy.deepcopy(HOSTNAMES_CONFIG)
+    config["stages"]["dev"]["lambda_functions"].pop(ANNOUNCE_HOSTNAMES)
+    with pytest.raises(DeploymentConfigError, match="set lambda_functions.announce_hostnames.iam_policy_file"):
+        function_deployments(config, "dev")

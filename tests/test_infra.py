@@ -9,14 +9,18 @@ import pytest
 from chalice.utils import to_cfn_resource_name
 
 from chalicelib.certificates import metrics as telemetry
-from chalicelib.task_records.event_batches import BUFFERED_BATCHING_WINDOW_SECONDS
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    PROCESS_TASK_EVENTS,
+    RENEW_CERTIFICATES,
+    TASK_RECORD_WRITERS,
+    UPDATE_TASK_DNS,
+)
 from chalicelib.task_records.events import task_event_pattern
+from chalicelib.task_records.handlers import BUFFERED_BATCHING_WINDOW_SECONDS
 from infra.deployments import (
     CHALICE_DIR,
     FUNCTIONS,
-    PROCESS_TASK_EVENTS,
-    RENEWAL_FUNCTION,
-    UPDATE_TASK_DNS,
     function_deployments,
     load_config,
     stage_names,
@@ -63,11 +67,31 @@ for _stage in stage_names(BUFFERED_CONFIG):
     BUFFERED_CONFIG["stages"][_stage]["environment_variables"]["TASK_EVENTS_QUEUE_ARN"] = task_events_queue_arn(_stage)
 BUFFERED_MERGE_TEMPLATES = {name.removeprefix("chalice-merge-").removesuffix(".json"): json.loads(content)
                             for name, content in merge_template_files(BUFFERED_CONFIG, TEMPLATE).items()}
+
+
+def hostname_events_queue_arn(stage: str) -> str:
+    return task_events_queue_arn(stage).replace("-task-events", "-hostname-events")
+
+
+def with_hostname_events(config: dict) -> tuple[dict, dict]:
+    """The configuration with HOSTNAME_EVENTS_QUEUE_ARN set in every stage, and its merge templates."""
+    config = copy.deepcopy(config)
+    for stage in stage_names(config):
+        config["stages"][stage]["environment_variables"]["HOSTNAME_EVENTS_QUEUE_ARN"] = hostname_events_queue_arn(stage)
+    templates = {name.removeprefix("chalice-merge-").removesuffix(".json"): json.loads(content)
+                 for name, content in merge_template_files(config, TEMPLATE).items()}
+    return config, templates
+
+
+HOSTNAMES_CONFIG, HOSTNAMES_MERGE_TEMPLATES = with_hostname_events(CONFIG)
+BUFFERED_HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_MERGE_TEMPLATES = with_hostname_events(BUFFERED_CONFIG)
 PER_EVENT_ONLY = {"UpdateTaskDnsErrorsAlarm", "UpdateTaskDnsLogGroup", "UpdateTaskDnsFailedEvents",
                   "UpdateTaskDnsFailedEventsAlarm", "UpdateTaskDnsEventInvokeConfig"}
 BUFFERED_ONLY = {"TaskEvents", "TaskEventsDeadLetters", "TaskEventsRule", "TaskEventsQueuePolicy",
                  "TaskEventsDeadLettersAlarm", "TaskEventsAgeAlarm", "ProcessTaskEventsErrorsAlarm",
                  "ProcessTaskEventsLogGroup"}
+HOSTNAME_EVENTS_ONLY = {"HostnameEvents", "HostnameEventsDeadLetters", "HostnameEventsDeadLettersAlarm",
+                        "AnnounceHostnamesErrorsAlarm", "AnnounceHostnamesLogGroup"}
 
 
 def resources_of_type(template: dict, resource_type: str) -> dict:
@@ -138,6 +162,12 @@ def created(template: dict, overrides: dict[str, str] | None = None, section: st
             if "Condition" not in item or resolve({"Condition": item["Condition"]}, template, overrides)}
 
 
+def hostname_overrides(stage: str = "dev") -> dict[str, str]:
+    """The standalone stack's parameters for a stage with hostname events."""
+    return {"HostnameEventsQueueName": hostname_events_queue_arn(stage).rsplit(":", 1)[1],
+            "AnnounceHostnamesFunctionName": f"task-subdomains-{stage}-announce_hostnames"}
+
+
 def buffered_overrides(stage: str = "dev") -> dict[str, str]:
     """The standalone stack's parameters for a stage in buffered mode."""
     return {"TaskEventsQueueName": task_events_queue_arn(stage).rsplit(":", 1)[1], "ClusterArn": cluster_arn(stage),
@@ -206,7 +236,8 @@ def test_notifications_go_by_email():
 
 
 ERRORS_ALARMS = {"update_task_dns": "UpdateTaskDnsErrorsAlarm", "process_task_events": "ProcessTaskEventsErrorsAlarm",
-                 "reconcile_task_dns": "ReconcileTaskDnsErrorsAlarm", "renew_certificates": "RenewalErrorsAlarm"}
+                 "reconcile_task_dns": "ReconcileTaskDnsErrorsAlarm",
+                 "announce_hostnames": "AnnounceHostnamesErrorsAlarm", "renew_certificates": "RenewalErrorsAlarm"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -236,7 +267,7 @@ def test_expiry_alarm_reads_the_metric_the_renewal_function_emits():
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
 def test_expiry_alarm_of_each_stage_reads_the_datapoints_its_renewal_function_emits(stage, monkeypatch, capsys):
-    renewal = next(d for d in function_deployments(CONFIG, stage) if d.function == RENEWAL_FUNCTION)
+    renewal = next(d for d in function_deployments(CONFIG, stage) if d.function == RENEW_CERTIFICATES)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", renewal.lambda_name)  # as Lambda sets it
     metrics = telemetry.CertificateMetrics()
     metrics.days_remaining(42)
@@ -259,14 +290,26 @@ def test_outputs_name_the_bucket_the_topic_and_the_queues_of_each_mode():
     assert {name: values[name] for name in created(TEMPLATE, buffered_overrides(), section="Outputs")} == {
         **common, "TaskEventsQueueArn": {"Fn::GetAtt": ["TaskEvents", "Arn"]},
         "TaskEventsDeadLetterQueueUrl": {"Ref": "TaskEventsDeadLetters"}}
+    # Hostname events, in either mode: HostnameEventsQueueArn is what HOSTNAME_EVENTS_QUEUE_ARN must be.
+    hostnames = {"HostnameEventsQueueArn": {"Fn::GetAtt": ["HostnameEvents", "Arn"]},
+                 "HostnameEventsDeadLetterQueueUrl": {"Ref": "HostnameEventsDeadLetters"}}
+    for overrides in ({}, buffered_overrides()):
+        without = set(created(TEMPLATE, overrides, section="Outputs"))
+        with_hostnames = created(TEMPLATE, {**overrides, **hostname_overrides()}, section="Outputs")
+        assert {name: values[name] for name in set(with_hostnames) - without} == hostnames
 
 
 def merge_templates_of_both_modes() -> list:
-    """(stage, configuration, merge template) of every stage, per-event (committed) and buffered."""
+    """(stage, configuration, merge template) of every stage, per-event (committed) and buffered,
+    each without and with hostname events."""
     return [*(pytest.param(stage, CONFIG, merge_template(stage), id=f"{stage}-per-event")
               for stage in stage_names(CONFIG)),
             *(pytest.param(stage, BUFFERED_CONFIG, BUFFERED_MERGE_TEMPLATES[stage], id=f"{stage}-buffered")
-              for stage in stage_names(CONFIG))]
+              for stage in stage_names(CONFIG)),
+            *(pytest.param(stage, HOSTNAMES_CONFIG, HOSTNAMES_MERGE_TEMPLATES[stage], id=f"{stage}-per-event-hostnames")
+              for stage in stage_names(CONFIG)),
+            *(pytest.param(stage, BUFFERED_HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_MERGE_TEMPLATES[stage],
+                           id=f"{stage}-buffered-hostnames") for stage in stage_names(CONFIG))]
 
 
 @pytest.mark.parametrize("stage, config, merge", merge_templates_of_both_modes())
@@ -331,14 +374,21 @@ def test_merge_template_names_the_functions_as_chalice_deploy_does(stage, config
         assert pinned == {"Properties": {"FunctionName": deployment.lambda_name}, "DependsOn": [log_group, *queue]}
         # Created before the function, so that Lambda never creates it first (without retention).
         assert resolve(merge["Resources"][log_group]["Properties"]["LogGroupName"], merge) == deployment.log_group
-        # And the queue before the event source mapping that names it by ARN.
-        assert queue == (["TaskEvents"] if deployment.function == PROCESS_TASK_EVENTS else [])
+        # And the queues it names by ARN: its event source mapping's, the one its readiness checks go to.
+        assert queue == queues_named_by(deployment)
         parameter = FUNCTION_NAME_PARAMETERS[deployment.function]
         assert merge["Parameters"][parameter]["Default"] == f"task-subdomains-{stage}-{deployment.function}"
     certificates = json.loads(CONFIG["stages"][stage]["environment_variables"]["CERTIFICATES"])
     assert merge["Parameters"]["CertificateBucketName"]["Default"] == certificates[0]["certStorageBucketName"]
     topic_name = certificates[0]["failureSnsTopicArn"].rsplit(":", 1)[1]
     assert merge["Parameters"]["NotificationTopicName"]["Default"] == topic_name
+
+
+def queues_named_by(deployment) -> list[str]:
+    queues = ["TaskEvents"] if deployment.function == PROCESS_TASK_EVENTS else []
+    if deployment.hostname_events_queue_arn and deployment.function in (*TASK_RECORD_WRITERS, ANNOUNCE_HOSTNAMES):
+        queues.append("HostnameEvents")
+    return queues
 
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
@@ -387,13 +437,13 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
     assert len(roles) == len(functions) == 3
     # Per-event mode: the supporting resources of that mode, none of buffered mode's.
     assert set(created(TEMPLATE, {"FunctionsDeployed": "true"})) <= set(template["Resources"])
-    assert not BUFFERED_ONLY & set(template["Resources"])
+    assert not (BUFFERED_ONLY | HOSTNAME_EVENTS_ONLY) & set(template["Resources"])
     assert "Conditions" not in template or set(template["Conditions"]) == {
         "HasCertificateReaders", "ConfigureFailedEventDestination"}
     assert template["Parameters"]["RenewalFunctionName"]["Default"] == "task-subdomains-prod-renew_certificates"
 
     # The role the private-key deny leaves out is the renewal function's.
-    renewal_role = functions[to_cfn_resource_name(RENEWAL_FUNCTION)]["Properties"]["Role"]["Fn::GetAtt"]
+    renewal_role = functions[to_cfn_resource_name(RENEW_CERTIFICATES)]["Properties"]["Role"]["Fn::GetAtt"]
     assert private_key_readers(template) == {f"<{'.'.join(renewal_role)}>"}
 
 
@@ -410,6 +460,16 @@ def test_each_mode_creates_its_own_resources_and_none_of_the_other():
     # Every resource of either mode says which: nothing of one mode is created in the other by default.
     assert {name for name, r in RESOURCES.items() if "Condition" in r} >= PER_EVENT_ONLY | BUFFERED_ONLY
     assert TEMPLATE["Parameters"]["TaskEventsQueueName"]["Default"] == ""
+
+
+def test_hostname_events_resources_are_created_with_their_queue_name_only_and_in_either_mode():
+    for mode in ({"FunctionsDeployed": "true"}, {**buffered_overrides(), "FunctionsDeployed": "true"}):
+        without = set(created(TEMPLATE, mode))
+        with_hostnames = set(created(TEMPLATE, {**mode, **hostname_overrides()}))
+        assert not HOSTNAME_EVENTS_ONLY & without
+        assert with_hostnames - without == HOSTNAME_EVENTS_ONLY
+    assert all(RESOURCES[name]["Condition"] == "HostnameEvents" for name in HOSTNAME_EVENTS_ONLY)
+    assert TEMPLATE["Parameters"]["HostnameEventsQueueName"]["Default"] == ""
 
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))
@@ -529,6 +589,10 @@ def test_merge_templates_keep_the_stage_mode_resources_only(stage):
     assert {"TaskEventsQueueName", "ClusterArn", "ProcessTaskEventsFunctionName"}.isdisjoint(
         merge_template(stage)["Parameters"])
     assert {"UpdateTaskDnsFunctionName", "FunctionsDeployed"}.isdisjoint(BUFFERED_MERGE_TEMPLATES[stage]["Parameters"])
+    # Without hostname events, none of their resources or parameters.
+    for merge in (merge_template(stage), BUFFERED_MERGE_TEMPLATES[stage]):
+        assert not HOSTNAME_EVENTS_ONLY & set(merge["Resources"])
+        assert {"HostnameEventsQueueName", "AnnounceHostnamesFunctionName"}.isdisjoint(merge["Parameters"])
 
 
 @pytest.fixture(scope="module")
@@ -572,3 +636,117 @@ def test_packaged_buffered_prod_template_reads_the_queue_its_stack_makes(package
     assert triggers == {"ProcessTaskEvents": ["SQS"], "ReconcileTaskDns": ["Schedule"],
                         "RenewCertificates": ["Schedule"]}
     assert list(resources_of_type(template, "AWS::Events::Rule")) == ["TaskEventsRule"]
+
+
+# Hostname events (HostnameEventsQueueName set; README "Hostname events"): a queue of readiness
+# checks the writers fill and announce_hostnames reads, in either mode.
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+def test_hostname_events_queue_outlasts_a_batch_and_redrives_to_the_dead_letter_queue(stage):
+    queue = resolve(RESOURCES["HostnameEvents"]["Properties"], TEMPLATE, hostname_overrides(stage))
+    timeout = CONFIG["stages"][stage]["lambda_functions"][ANNOUNCE_HOSTNAMES]["lambda_timeout"]
+
+    assert queue["QueueName"] == hostname_events_queue_arn(stage).rsplit(":", 1)[1]
+    assert queue["SqsManagedSseEnabled"] is True
+    # AWS: at least six times the function's timeout for a Lambda event source.
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["MessageRetentionPeriod"] == 24 * 3600
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "<HostnameEventsDeadLetters.Arn>", "maxReceiveCount": 5}
+    # A standard queue: announce_hostnames puts checks back with a delay of their own.
+    assert "FifoQueue" not in queue
+
+    dead_letters = resolve(RESOURCES["HostnameEventsDeadLetters"]["Properties"], TEMPLATE, hostname_overrides(stage))
+    assert dead_letters == {"QueueName": f"{queue['QueueName']}-dlq", "SqsManagedSseEnabled": True,
+                            "MessageRetentionPeriod": 14 * 24 * 3600}
+
+
+def test_hostname_events_dead_letters_alarm():
+    properties = resolve(RESOURCES["HostnameEventsDeadLettersAlarm"]["Properties"], TEMPLATE, hostname_overrides())
+    assert (properties["Namespace"], properties["MetricName"], properties["Statistic"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": "<HostnameEventsDeadLetters.QueueName>"}]
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    # An empty queue stops reporting: that is the good case.
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert properties["AlarmActions"] == properties["OKActions"] == ["<NotificationTopic>"]
+
+
+def test_announce_hostnames_errors_alarm_takes_no_invocation_for_no_error():
+    properties = RESOURCES["AnnounceHostnamesErrorsAlarm"]["Properties"]
+    assert properties["TreatMissingData"] == "notBreaching"
+    parameter = TEMPLATE["Parameters"]["AnnounceHostnamesFunctionName"]
+    assert parameter["Default"] == "task-subdomains-dev-announce_hostnames"
+
+
+@pytest.mark.parametrize("value, allowed", [
+    ("", True),
+    ("task-subdomains-prod-hostname-events", True),
+    ("x" * 76, True),
+    ("x" * 77, False),  # its dead-letter queue's name would pass 80 characters
+    ("hostname-events.fifo", False),
+])
+def test_hostname_events_queue_name_parameter(value, allowed):
+    pattern = TEMPLATE["Parameters"]["HostnameEventsQueueName"]["AllowedPattern"]
+    assert (re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None) is allowed
+
+
+@pytest.mark.parametrize("stage", stage_names(CONFIG))
+@pytest.mark.parametrize("templates", [HOSTNAMES_MERGE_TEMPLATES, BUFFERED_HOSTNAMES_MERGE_TEMPLATES],
+                         ids=["per-event", "buffered"])
+def test_hostname_events_merge_template_makes_the_queue_the_stage_names(stage, templates):
+    merge = templates[stage]
+    queue_name = resolve(merge["Resources"]["HostnameEvents"]["Properties"]["QueueName"], merge)
+    region, account = cluster_arn(stage).split(":")[3:5]
+    # As SQS names the queue's ARN: what HOSTNAME_EVENTS_QUEUE_ARN says, and what the policies grant.
+    assert f"arn:aws:sqs:{region}:{account}:{queue_name}" == hostname_events_queue_arn(stage)
+    assert merge["Parameters"]["HostnameEventsQueueName"]["AllowedValues"] == [queue_name]
+    # All of them, without their condition: the stage fixes that they exist.
+    assert set(merge["Resources"]) >= HOSTNAME_EVENTS_ONLY
+    assert not any("Condition" in merge["Resources"][name] for name in HOSTNAME_EVENTS_ONLY)
+    function_name = merge["Parameters"]["AnnounceHostnamesFunctionName"]["Default"]
+    assert function_name == f"task-subdomains-{stage}-announce_hostnames"
+    assert "HostnameEvents" not in merge.get("Conditions", {})
+
+
+@pytest.fixture(scope="module")
+def packaged_hostnames_prod(tmp_path_factory, request):
+    """`chalice package` of prod in buffered mode with hostname events, after `python -m infra` in the copy."""
+    project = copy_project(tmp_path_factory.mktemp("package-hostnames"), package_cache(request))
+    set_stage_variables(project, "prod", TASK_EVENTS_QUEUE_ARN=task_events_queue_arn("prod"),
+                        HOSTNAME_EVENTS_QUEUE_ARN=hostname_events_queue_arn("prod"))
+    result = run_infra(project)
+    assert result.returncode == 0, explain(result)
+    out = project / "out"
+    result = run_chalice(project, "package", "--stage", "prod", "--merge-template", "infra/chalice-merge-prod.json",
+                         str(out), aws={"AWS_DEFAULT_REGION": "eu-west-2"})
+    assert result.returncode == 0, explain(result)
+    merge = json.loads((project / "infra" / "chalice-merge-prod.json").read_text())
+    assert merge == BUFFERED_HOSTNAMES_MERGE_TEMPLATES["prod"]
+    return out / "sam.json"
+
+
+def test_packaged_hostnames_prod_template_passes_cfn_lint(packaged_hostnames_prod):
+    result = run_cfn_lint(packaged_hostnames_prod)
+    assert result.returncode == 0, explain(result)
+
+
+def test_packaged_hostnames_prod_template_announces_from_the_queue_its_stack_makes(packaged_hostnames_prod):
+    template = json.loads(packaged_hostnames_prod.read_text())
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    deployments = {d.function: d for d in function_deployments(BUFFERED_HOSTNAMES_CONFIG, "prod")}
+
+    assert set(functions) == {to_cfn_resource_name(function) for function in deployments}
+    announce = functions[to_cfn_resource_name(ANNOUNCE_HOSTNAMES)]
+    assert (announce["Properties"]["MemorySize"], announce["Properties"]["Timeout"]) == (256, 60)
+    (event,) = announce["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert (event["Properties"]["Queue"], event["Properties"]["BatchSize"]) == (hostname_events_queue_arn("prod"), 10)
+    assert announce["DependsOn"] == ["AnnounceHostnamesLogGroup", "HostnameEvents"]
+    # Every function's role has the policy `make policies` generates for it: the writers' with the
+    # queue, announce_hostnames' own.
+    roles = resources_of_type(template, "AWS::IAM::Role")
+    for deployment in deployments.values():
+        function = functions[to_cfn_resource_name(deployment.function)]
+        (policy,) = roles[function["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == policy_document(deployment)
+    assert set(template["Resources"]) >= BUFFERED_ONLY | HOSTNAME_EVENTS_ONLY

@@ -14,8 +14,9 @@ import pytest
 
 from chalicelib.certificates.renewal import renew_certificates
 from chalicelib.shared.aws_clients import client
+from chalicelib.shared.functions import PROCESS_TASK_EVENTS
 from embedded_stack.fargate import as_sqs_event
-from infra.deployments import PROCESS_TASK_EVENTS, function_deployment, load_config
+from infra.deployments import function_deployment, load_config
 from infra.iam_policies import policy_document
 from tests.helpers import load_app
 
