@@ -1,10 +1,12 @@
 """`make demo`: the whole product on the local stack, end to end.
 
 Issues `*.<prefix>` and `<prefix>` from Pebble by real DNS-01, starts three simulated Fargate
-tasks whose ENIs have public IPs on loopback addresses, sends their RUNNING events through
-update_task_dns, resolves their names through the DNS server, serves HTTPS on one task address
-with the issued key and chain, connects *by hostname* verifying against Pebble's root, then stops
-the tasks and shows their names gone; last, what an operator sees: `task-subdomains status` while
+tasks whose ENIs have public IPs on loopback addresses, sends their PENDING events through
+update_task_dns, and, subscribed to the hostname events as an orchestrator would be, hands a
+task's name out only after its "Task Hostname Ready": `task-subdomains wait` confirms the name
+answers, it resolves through the DNS server, and an HTTPS connection *by hostname* to one task,
+served with the issued key and chain, verifies against Pebble's root. Then the tasks stop and
+their "Task Hostname Removed" events arrive; last, what an operator sees: `task-subdomains status` while
 the tasks run, `doctor` at the end (and `doctor --fix` for the zone's negative-caching TTL). Exits
 non-zero if any step fails.
 
@@ -27,6 +29,7 @@ from dnslib import RCODE
 
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from embedded_stack.fargate import FargateCluster
+from embedded_stack.hostname_events import HostnameEvents
 from embedded_stack.stack import LocalStack, environment, running_local_stack
 from embedded_stack.zone_soa import give_route53_default_soa
 
@@ -34,7 +37,7 @@ DOMAIN_PREFIX = "demo.browser.example.com"
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/demo-sessions"
 BUCKET = "task-subdomains-demo-certs"
 TASK_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-STEPS = 9
+STEPS = 10
 
 
 class DemoFailed(RuntimeError):
@@ -74,10 +77,17 @@ def run(stack: LocalStack) -> None:
     certificates = [{"domains": [f"*.{DOMAIN_PREFIX}", DOMAIN_PREFIX], "zoneId": cluster.zone_id,
                      "certStorageBucketName": BUCKET, "certStoragePrefix": f"{DOMAIN_PREFIX}/",
                      "successSnsTopicArn": topic, "failureSnsTopicArn": topic}]
+    # The hostname events queue, and an orchestrator's subscription to the events (a rule on the
+    # default bus with a queue as its target).
+    hostname_events = HostnameEvents.create()
     os.environ.update(DOMAIN_PREFIX=DOMAIN_PREFIX, HOSTED_ZONE_ID=cluster.zone_id, CLUSTER_ARN=CLUSTER_ARN,
                       WORKSPACE="task-subdomains-demo", ACME_DIRECTORY_URL=stack.pebble.directory_url,
-                      CERTIFICATES=json.dumps(certificates))
+                      CERTIFICATES=json.dumps(certificates),
+                      HOSTNAME_EVENTS_QUEUE_ARN=hostname_events.checks_queue_arn,
+                      # `wait` asks the local DNS server in place of the zone's name servers.
+                      TASK_SUBDOMAINS_NAMESERVERS=f"{stack.dns.address}:{stack.dns.port}")
     detail(f"zone example.com ({cluster.zone_id}), cluster {CLUSTER_ARN.rsplit('/', 1)[1]}, bucket {BUCKET}")
+    detail("hostname events: checks queue, and a subscriber to 'Task Hostname Ready' / 'Removed'")
 
     import app  # after the environment is set: the event rule reads CLUSTER_ARN, as on deploy
 
@@ -91,23 +101,35 @@ def run(stack: LocalStack) -> None:
            f"{', '.join(metadata['names'])}, valid until {metadata['notAfter']}")
     detail(f"stored: s3://{BUCKET}/{DOMAIN_PREFIX}/{{cert.pem,key.pem,bundle.pem,metadata.json}}")
 
-    step(4, "Three tasks start; their RUNNING events go through update_task_dns")
+    step(4, "Three tasks start; their PENDING events go through update_task_dns")
     tasks = []
     for address in TASK_ADDRESSES:
         task = cluster.run_task(public_ip=address)
-        outcome = app.update_task_dns(cluster.event(task, "RUNNING"), None)
+        outcome = app.update_task_dns(cluster.event(task, "PENDING"), None)
         check(outcome["outcome"] == "created", f"record not created: {outcome}")
         tasks.append((task, outcome["hostname"], address))
-        detail(f"{outcome['hostname']} -> {address}")
+        detail(f"{outcome['hostname']} -> {address} (change {outcome['change_ids'][0]})")
 
-    step(5, "Each task hostname resolves through the DNS server")
+    step(5, "announce_hostnames: 'Task Hostname Ready' once Route53 is in sync; only then is a name handed out")
+    hostname_events.announce(app.announce_hostnames)
+    ready = {event["detail"]["hostname"]: event["detail"] for event in hostname_events.received()
+             if event["detail-type"] == "Task Hostname Ready"}
+    check(sorted(ready) == sorted(hostname for _, hostname, _ in tasks), f"Ready events for {sorted(ready)}")
     for _, hostname, address in tasks:
+        event = ready[hostname]
+        check(event["addresses"]["ipv4"] == [address], f"Ready event for {hostname}: {event['addresses']}")
+        detail(f"Task Hostname Ready  {hostname}  {event['addresses']['ipv4'][0]}  (written {event['writtenAt']}, "
+               f"ready {event['readyAt']}, negative cache {event['negativeCacheSeconds']} s)")
+
+    step(6, "Each task hostname answers: `task-subdomains wait`, then a lookup through the DNS server")
+    for _, hostname, address in tasks:
+        check(operator("wait", hostname, "--timeout", "10") == 0, f"{hostname} does not answer")
         answers = stack.dns.resolve(hostname, "A")
         check(answers == [address], f"{hostname} resolved to {answers}, expected {address}")
         detail(f"{hostname}  A  {answers[0]}")
 
     _, hostname, address = tasks[0]
-    step(6, f"HTTPS to https://{hostname}/ with the issued certificate, verified against Pebble's root")
+    step(7, f"HTTPS to https://{hostname}/ with the issued certificate, verified against Pebble's root")
     bundle = s3.get_object(Bucket=BUCKET, Key=f"{DOMAIN_PREFIX}/bundle.pem")["Body"].read().decode()
     with https_server(address, bundle) as port:
         (resolved,) = stack.dns.resolve(hostname, "A")
@@ -123,10 +145,10 @@ def run(stack: LocalStack) -> None:
     detail(f"connected to {resolved}:{port} as {hostname}: {version}, certificate verified")
     detail(f"certificate names: {', '.join(names)}; server said: {reply.splitlines()[-1]!r}")
 
-    step(7, "What an operator sees while the tasks run")
+    step(8, "What an operator sees while the tasks run")
     check(operator("status") == 0, "task-subdomains status reports a problem")
 
-    step(8, "Tasks stop; their STOPPED events remove the names")
+    step(9, "Tasks stop; their stop events remove the names, and 'Task Hostname Removed' follows")
     for task, hostname, _ in tasks:
         cluster.stop_task(task)
         outcome = app.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
@@ -134,8 +156,13 @@ def run(stack: LocalStack) -> None:
         rcode = RCODE.get(stack.dns.query(hostname, "A").header.rcode)
         check(rcode == "NXDOMAIN", f"{hostname} still answers ({rcode})")
         detail(f"{hostname}  {rcode}")
+    hostname_events.announce(app.announce_hostnames)
+    removed = sorted(event["detail"]["hostname"] for event in hostname_events.received()
+                     if event["detail-type"] == "Task Hostname Removed")
+    check(removed == sorted(hostname for _, hostname, _ in tasks), f"Removed events for {removed}")
+    detail(f"Task Hostname Removed for all {len(removed)}")
 
-    step(9, "task-subdomains doctor: the set-up, checked; --fix shortens how long 'no such name' is cached")
+    step(10, "task-subdomains doctor: the set-up, checked; --fix shortens how long 'no such name' is cached")
     check(operator("doctor") == 0, "task-subdomains doctor found a failure")
     check(operator("doctor", "--fix") == 0, "task-subdomains doctor --fix found a failure")
 
@@ -187,8 +214,8 @@ def main() -> int:
         except Exception as error:  # noqa: BLE001 - report any failure as the demo's failure
             print(f"\nDEMO FAILED: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
-    print(f"\nDemo passed in {time.monotonic() - started:.1f}s: certificate issued, task hostnames "
-          "resolved, TLS verified by hostname, names removed on stop.")
+    print(f"\nDemo passed in {time.monotonic() - started:.1f}s: certificate issued, each task name handed out "
+          "after its Ready event and resolved, TLS verified by hostname, names removed on stop.")
     return 0
 
 
