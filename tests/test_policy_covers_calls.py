@@ -14,14 +14,23 @@ import pytest
 
 from chalicelib.certificates.renewal import renew_certificates
 from chalicelib.shared.aws_clients import client
-from chalicelib.shared.functions import PROCESS_TASK_EVENTS
+from chalicelib.shared.functions import (
+    ANNOUNCE_HOSTNAMES,
+    HOSTNAME_EVENTS_QUEUE_VARIABLE,
+    PROCESS_TASK_EVENTS,
+    RECONCILE_TASK_DNS,
+    UPDATE_TASK_DNS,
+)
 from embedded_stack.fargate import as_sqs_event
+from embedded_stack.hostname_events import HostnameEvents
 from infra.deployments import function_deployment, load_config
 from infra.iam_policies import policy_document
 from tests.helpers import load_app
 
 POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
-SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns")
+SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns", "sqs", "events")
+# Operations whose IAM action has another name.
+IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
 
 
 def allowed_actions(function: str, stage: str = "dev") -> set[str]:
@@ -39,6 +48,16 @@ def buffered_policy(stage: str = "dev") -> tuple[str, dict]:
     return queue_arn, policy_document(function_deployment(config, stage, PROCESS_TASK_EVENTS))
 
 
+def hostname_events_policies(stage: str = "dev") -> dict[str, dict]:
+    """The policies `make policies` writes for a stage that sets HOSTNAME_EVENTS_QUEUE_ARN."""
+    config = copy.deepcopy(load_config())
+    environment = config["stages"][stage]["environment_variables"]
+    region, account = environment["CLUSTER_ARN"].split(":")[3:5]
+    environment[HOSTNAME_EVENTS_QUEUE_VARIABLE] = f"arn:aws:sqs:{region}:{account}:task-subdomains-{stage}-hostnames"
+    return {function: policy_document(function_deployment(config, stage, function))
+            for function in (UPDATE_TASK_DNS, RECONCILE_TASK_DNS, ANNOUNCE_HOSTNAMES)}
+
+
 def actions_allowed_by(policy: dict) -> set[str]:
     actions = set()
     for statement in policy["Statement"]:
@@ -54,7 +73,8 @@ def iam_actions_called(app_module):
     called: set[str] = set()
 
     def record(model, **_):
-        called.add(f"{model.service_model.signing_name}:{model.name}")
+        action = f"{model.service_model.signing_name}:{model.name}"
+        called.add(IAM_ACTION_OF.get(action, action))
 
     for service in SERVICES:
         client(service).meta.events.register("before-call", record)
@@ -109,3 +129,30 @@ def test_process_task_events_policy_allows_its_calls(cluster, app_module, iam_ac
     assert iam_actions_called <= actions_allowed_by(policy)
     # Lambda polls the queue with the function's role; the function itself never calls SQS.
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= actions_allowed_by(policy)
+
+
+def test_with_hostname_events_the_writers_and_announce_hostnames_policies_allow_their_calls(
+        cluster, app_module, iam_actions_called, monkeypatch):
+    policies = hostname_events_policies()
+    events = HostnameEvents.create()
+    monkeypatch.setenv(HOSTNAME_EVENTS_QUEUE_VARIABLE, events.checks_queue_arn)
+    hostname_app = load_app("app_hostname_events_policy")
+    task = cluster.run_task(public_ip="203.0.113.78")
+
+    hostname_app.update_task_dns(cluster.event(task, "PENDING"), None)
+    cluster.stop_task(task)
+    hostname_app.update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
+    assert "sqs:SendMessage" in iam_actions_called
+    assert iam_actions_called <= actions_allowed_by(policies[UPDATE_TASK_DNS])
+
+    iam_actions_called.clear()
+    cluster.run_task(public_ip="203.0.113.79")
+    hostname_app.reconcile_task_dns({}, None)
+    assert "sqs:SendMessage" in iam_actions_called
+    assert iam_actions_called <= actions_allowed_by(policies[RECONCILE_TASK_DNS])
+
+    iam_actions_called.clear()
+    messages = events.sqs.receive_message(QueueUrl=events.checks_url, MaxNumberOfMessages=10)["Messages"]
+    hostname_app.announce_hostnames(as_sqs_event([m["Body"] for m in messages], events.checks_queue_arn), None)
+    assert {"route53:GetChange", "events:PutEvents", "ecs:DescribeTasks"} <= iam_actions_called
+    assert iam_actions_called <= actions_allowed_by(policies[ANNOUNCE_HOSTNAMES])
