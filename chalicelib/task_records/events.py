@@ -15,7 +15,12 @@ from typing import Any
 
 from chalicelib.task_records.arns import TaskArn, hostname_for_task
 from chalicelib.task_records.settings import TaskDnsSettings
-from chalicelib.task_records.tasks import has_eni_attachment, is_starting_or_running, is_stopping_or_stopped
+from chalicelib.task_records.tasks import (
+    has_eni_attachment,
+    is_starting_or_running,
+    is_stopping_or_stopped,
+    network_interface_id,
+)
 
 EVENT_SOURCE = "aws.ecs"
 EVENT_DETAIL_TYPE = "ECS Task State Change"
@@ -127,6 +132,11 @@ def read_event(event: Any, settings: TaskDnsSettings) -> TaskEvent | IgnoredEven
     if not stopping and not has_eni_attachment(detail.get("attachments")):
         return IgnoredEvent("task has no ENI attachment (not awsvpc networking?)", malformed=True,
                             context=status)
+    if not stopping and network_interface_id(detail.get("attachments")) is None:
+        # The ENI used is the one DescribeTasks reports, but an event whose ENI attachment is
+        # malformed is not trusted to name a task either; a genuine PENDING event without the id
+        # yet is followed by RUNNING, the backstop.
+        return IgnoredEvent("ENI attachment has no valid networkInterfaceId (yet)", context=status)
     return TaskEvent(task_arn=task_arn, task_id=parsed.task_id, hostname=hostname, stopping=stopping)
 
 

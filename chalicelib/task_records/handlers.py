@@ -46,9 +46,10 @@ class TaskEventHandlers:
         if isinstance(read, IgnoredEvent):
             return report_ignored(read)
         result = self._records.sync_tasks([read.hostname])
-        outcome = result.outcomes[read.hostname]
-        return {"outcome": str(outcome), "task_id": read.task_id, "hostname": read.hostname,
-                "change_ids": list(result.change_ids)}
+        handled = {"outcome": str(result.outcomes[read.hostname]), "task_id": read.task_id,
+                   "hostname": read.hostname, "change_ids": list(result.change_ids)}
+        logger.info("Task event handled", **handled)
+        return handled
 
     def process_task_events(self, messages: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """messages: (message id, body) of each SQS record."""

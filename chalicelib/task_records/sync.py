@@ -38,6 +38,8 @@ from chalicelib.task_records.tasks import Task
 PUBLISHED = (Outcome.CREATED, Outcome.UPDATED)
 # Outcomes of a task's name that someone reading the log of its event will want explained.
 _EXPLAINED = {
+    Outcome.REMOVED: "Task is no longer running (or ECS no longer knows it); its records were removed",
+    Outcome.ABSENT: "Task is no longer running (or ECS does not know it); nothing to publish",
     Outcome.FOREIGN: "Records at the task's name are not ours; leaving them alone",
     Outcome.NO_PUBLIC_IP: "Network interface has no public IP; nothing to publish",
     Outcome.NO_INTERFACE: "Network interface not found (gone, or not visible to EC2 yet); nothing to publish",
