@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench bench-cold-start bench-burst pebble clean
+.PHONY: demo test bench bench-cold-start bench-burst bench-spread pebble clean
 
 demo: $(STAMP) pebble
 	$(BIN)/python -m embedded_stack.demo
@@ -19,9 +19,13 @@ bench: $(STAMP) pebble
 bench-cold-start: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 
-# 1000 tasks start at once: per-event and buffered mode side by side, Route53 behind its token bucket.
+# 1000 tasks start at once: per-event and buffered mode side by side, Route53 behind its token buckets.
 bench-burst: $(STAMP)
 	$(BIN)/python bench/burst.py
+
+# 200 tasks arrive over 30 s, in real time: both modes side by side against their targets.
+bench-spread: $(STAMP)
+	$(BIN)/python bench/spread.py
 
 # The last step installs the operator command `task-subdomains` (pyproject.toml) editable, so it
 # runs this checkout's code; --no-deps because the requirements files pin everything it needs.

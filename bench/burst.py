@@ -1,9 +1,11 @@
 """make bench-burst: a burst of task starts, both ways of handling task events, in one run.
 
     .venv/bin/python bench/burst.py [--tasks 1000] [--stopped 0.1] [--seed 1]
+                                    [--change-burst N] [--change-rate R]
 
-The emulated Route53 sits behind the account's token bucket (50 requests burst, 10 a second,
-HTTP 400 Throttling past it), and the app's clients retry as deployed (botocore standard mode,
+The emulated Route53 sits behind the account's two token buckets (50 requests burst, 10 a second;
+and record changes, embedded_stack.aws: ROUTE53_CHANGE_BURST and ROUTE53_CHANGE_RATE unless given;
+HTTP 400 Throttling past either), and the app's clients retry as deployed (botocore standard mode,
 real backoff). The scenario, built afresh for each mode: `--tasks` tasks start at once; a share
 of them (`--stopped`) stops before its events are read. Their events (PENDING and RUNNING each,
 and the stopped tasks' first stop and STOPPED events, the ones the rule lets through), shuffled,
@@ -16,10 +18,11 @@ are all there at t=0.
   it holds 10,000 messages or 6 MB, or when the 2 s batching window since its first message ends.
 
 Printed for each: seconds from t=0 until every event is handled (when no running task is left
-without a record then, that is when every running task is published), Route53 requests,
-throttled requests, failed invocations, running tasks without a record and stopped tasks with one
-at that moment (a failed invocation's task waits for Lambda's retry or the reconciler). Takes a
-few minutes: per-event mode is held to 10 Route53 requests a second, which is the point.
+without a record then, that is when every running task is published), Route53 requests and the
+record changes they carry, throttled requests and record changes, failed invocations, running
+tasks without a record and stopped tasks with one at that moment (a failed invocation's task
+waits for Lambda's retry or the reconciler). Takes a few minutes: per-event mode is held to 10
+Route53 requests a second, which is the point.
 """
 
 import argparse
@@ -42,13 +45,22 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from moto.events.models import EventPattern  # noqa: E402
 
-from chalicelib.task_records.event_batches import (  # noqa: E402
+from chalicelib.task_records.events import task_event_pattern  # noqa: E402
+from chalicelib.task_records.handlers import (  # noqa: E402
     BUFFERED_BATCH_SIZE,
     BUFFERED_BATCHING_WINDOW_SECONDS,
     BUFFERED_MAXIMUM_CONCURRENCY,
 )
-from chalicelib.task_records.events import task_event_pattern  # noqa: E402
-from embedded_stack.aws import ACCOUNT_ID, NOT_COUNTED, REGION, TokenBucket, route53_budget, running_moto_server  # noqa: E402
+from embedded_stack.aws import (  # noqa: E402
+    ACCOUNT_ID,
+    NOT_COUNTED,
+    REGION,
+    ROUTE53_CHANGE_BURST,
+    ROUTE53_CHANGE_RATE,
+    TokenBucket,
+    route53_budget,
+    running_moto_server,
+)
 from embedded_stack.fargate import CLUSTER_NAME, FargateCluster, as_sqs_event  # noqa: E402
 from embedded_stack.stack import environment  # noqa: E402
 
@@ -72,6 +84,8 @@ class Outcome:
     seconds: float
     requests: int
     throttled: int
+    changes: int
+    changes_throttled: int
     failed: int
     missing: int
     stale: int
@@ -184,11 +198,12 @@ def timed_threads(target, count: int) -> float:
     return time.monotonic() - started
 
 
-def measure(mode, scenario: Scenario) -> Outcome:
-    with route53_budget(TokenBucket(burst=50, rate=10)) as budget:
+def measure(mode, scenario: Scenario, change_bucket: TokenBucket) -> Outcome:
+    with route53_budget(TokenBucket(burst=50, rate=10), changes=change_bucket) as budget:
         failed, seconds = mode(scenario)
     published = published_names(scenario.cluster.zone_id)
-    return Outcome(seconds=seconds, requests=budget.requests, throttled=budget.throttled, failed=failed,
+    return Outcome(seconds=seconds, requests=budget.requests, throttled=budget.throttled, changes=budget.changes,
+                   changes_throttled=budget.changes_throttled, failed=failed,
                    missing=len(scenario.running - published), stale=len(scenario.stopped & published))
 
 
@@ -197,6 +212,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--stopped", type=float, default=0.1, help="share of tasks stopped before their events")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--change-burst", type=float, default=ROUTE53_CHANGE_BURST,
+                        help="the change bucket's capacity, in record changes (embedded_stack/aws.py)")
+    parser.add_argument("--change-rate", type=float, default=ROUTE53_CHANGE_RATE,
+                        help="the change bucket's refill, in record changes a second")
     args = parser.parse_args()
 
     with running_moto_server() as aws, environment({**aws.environment(), "CLUSTER_ARN": CLUSTER_ARN,
@@ -205,16 +224,19 @@ def main() -> None:
         for name, mode in (("per-event", per_event), ("buffered", buffered)):
             scenario = build_scenario(aws, args.tasks, args.stopped, random.Random(args.seed))
             print(f"{name}: {args.tasks} tasks, {len(scenario.events)} events ...", file=sys.stderr, flush=True)
-            results[name] = measure(mode, scenario)
+            results[name] = measure(mode, scenario, TokenBucket(burst=args.change_burst, rate=args.change_rate))
 
     per, buf = results["per-event"], results["buffered"]
     print(f"\n{args.tasks} tasks start at once, {args.stopped:.0%} stopped before their events are read; "
-          "Route53 behind a 50-burst, 10/s token bucket\n")
+          f"Route53 behind a 50-burst, 10/s request bucket and a {args.change_burst:g}-change, "
+          f"{args.change_rate:g}/s change bucket\n")
     print(f"{'':44}{'per-event':>12}{'buffered':>12}{'ratio':>10}")
     rows = [
         ("seconds until the events are handled", per.seconds, buf.seconds, "{:.1f}"),
         ("Route53 requests", per.requests, buf.requests, "{}"),
         ("throttled Route53 requests", per.throttled, buf.throttled, "{}"),
+        ("Route53 record changes", per.changes, buf.changes, "{}"),
+        ("throttled record changes", per.changes_throttled, buf.changes_throttled, "{}"),
         ("failed invocations (events or batches)", per.failed, buf.failed, "{}"),
         ("running tasks without a record then", per.missing, buf.missing, "{}"),
         ("stopped tasks with a record then", per.stale, buf.stale, "{}"),

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ def _patch_moto_quirks() -> None:
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None
     _make_route53_batches_checked_and_atomic()
+    _give_each_change_batch_its_own_id()
     route53_models.reverse_domain_name = route53_listing_key
     _put_route53_behind_the_budget()
 
@@ -131,7 +133,10 @@ def _make_route53_batches_checked_and_atomic() -> None:
     def change_resource_record_sets(self, zoneid, change_list):
         with one_batch_at_a_time:
             check_batch_like_route53(self.get_hosted_zone(zoneid), change_list)
-            return apply_batch(self, zoneid, change_list)
+            applied = apply_batch(self, zoneid, change_list)
+            for watcher in list(_CHANGE_WATCHERS):
+                watcher(change_list)
+            return applied
 
     change_resource_record_sets.checked_like_route53 = True
     Route53Backend.change_resource_record_sets = change_resource_record_sets
@@ -141,24 +146,73 @@ def _make_route53_batches_checked_and_atomic() -> None:
     ChangeList.__contains__ = lambda self, item: False
 
 
+def _give_each_change_batch_its_own_id() -> None:
+    """moto 5.2 answers every ChangeResourceRecordSets with the same change id; Route53 gives each
+    batch its own (API reference, ChangeInfo). Whoever asks GetChange once per distinct id (the
+    readiness checks) would ask once for a hundred batches. GetChange still says INSYNC to any id."""
+    if getattr(Route53Responses.change_resource_record_sets, "own_change_ids", False):
+        return
+    change_batch = Route53Responses.change_resource_record_sets
+
+    def change_resource_record_sets(self):
+        result = change_batch(self)
+        result.result["ChangeInfo"]["Id"] = f"/change/C{uuid.uuid4().hex[:13].upper()}"
+        return result
+
+    change_resource_record_sets.own_change_ids = True
+    Route53Responses.change_resource_record_sets = change_resource_record_sets
+
+
 class TokenBucket:
-    """Route53's account-wide request budget: `burst` requests at once, refilled at `rate` a
-    second (Route53 developer guide, "Throttling for Amazon Route 53 API requests")."""
+    """One of Route53's account-wide budgets: `burst` tokens at once, refilled at `rate` a second
+    (Route53 developer guide, "Throttling for Amazon Route 53 API requests",
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/throttling-api-requests.html).
+    The request bucket spends a token per request (50 burst, 10 a second at the account level:
+    the defaults); the change bucket spends a token per record change (`record_changes`)."""
 
     def __init__(self, burst: float = 50, rate: float = 10, clock: Callable[[], float] = time.monotonic):
         self._burst, self._rate, self._clock = burst, rate, clock
         self._tokens, self._last = float(burst), clock()
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self, tokens: float = 1) -> bool:
+        """All `tokens` or none: a request Route53 refuses spends nothing of this bucket."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
             self._last = now
-            if self._tokens < 1:
+            if self._tokens < tokens:
                 return False
-            self._tokens -= 1
+            self._tokens -= tokens
             return True
+
+
+# Route53's second limit, change throughput (same page as TokenBucket): a bucket of "individual
+# DNS record changes", refilled every second, independent of the request bucket; a request is
+# throttled (HTTP 400 Throttling, "Rate exceeded") when either bucket cannot pay for it.
+#
+# PROVISIONAL SIZES. The page documents this bucket's capacity and refill rate in a table, but the
+# copy of the page available when this was written (docs.aws.amazon.com and docs.amazonaws.cn,
+# English and translations; the AWS blog post "Introducing change-based throttling for Amazon
+# Route 53 APIs") was cut off before that table, so the two numbers below are NOT the documented
+# ones. Replace them with the page's values, and drop this paragraph. Until then:
+# - burst 1,000: the most one ChangeResourceRecordSets request of records with values can spend
+#   (1,000 ResourceRecord elements, an UPSERT's counted twice; developer guide, "Quotas"), so no
+#   such request is refused forever. A lower bound by that reasoning, not a documented value.
+# - rate 100 a second: an assumption, with no source. bench/spread.py is insensitive to it (its
+#   tasks change about 15 records a second at most); bench/burst.py's buffered mode is not.
+ROUTE53_CHANGE_BURST = 1000
+ROUTE53_CHANGE_RATE = 100
+
+
+def record_changes(changes: list[dict]) -> int:
+    """What a ChangeResourceRecordSets request spends of the change bucket: one per change, two
+    per UPSERT (a delete and a create; Route53 counts an UPSERT twice towards its per-request
+    limits too). Counted per record set (Change element), not per value: the throttling page counts
+    "DNS record changes", and in Route53's documentation today a "record" is what the API calls a
+    resource record set (an alias record, with no values at all, is still a change). The
+    per-request quota on ResourceRecord elements (values) is another limit, which moto enforces."""
+    return sum(2 if change.get("Action") == "UPSERT" else 1 for change in changes)
 
 
 # Requests the local stack's own DNS server makes carry this in their User-Agent: in AWS, name
@@ -168,35 +222,67 @@ NOT_COUNTED = "task-subdomains-local-dns"
 
 @dataclass
 class Route53Budget:
-    """Counts the Route53 API requests the emulator receives and, with a bucket, throttles them."""
+    """Counts the Route53 API requests the emulator receives and the record changes they carry and,
+    with buckets, throttles them: `bucket` per request, `change_bucket` per record change.
+
+    `requests` and `changes` count everything received, `throttled` and `changes_throttled` what
+    was refused (by either bucket). A request refused by the request bucket spends no change
+    tokens; one refused by the change bucket has spent its request token, as Route53 received it.
+    """
 
     bucket: TokenBucket | None = None
+    change_bucket: TokenBucket | None = None
     requests: int = 0
     throttled: int = 0
+    changes: int = 0
+    changes_throttled: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def admit(self, operation: str) -> bool:
-        admitted = self.bucket is None or self.bucket.take()
+    def admit(self, operation: str, changes: int = 0) -> bool:
+        admitted = self._pays(self.bucket, 1) and self._pays(self.change_bucket, changes)
         with self._lock:
             self.requests += 1
             self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
             self.throttled += not admitted
+            self.changes += changes
+            self.changes_throttled += 0 if admitted else changes
         return admitted
+
+    @staticmethod
+    def _pays(bucket: TokenBucket | None, tokens: int) -> bool:
+        return bucket is None or tokens == 0 or bucket.take(tokens)
 
 
 ROUTE53_BUDGET = Route53Budget()
 
 
 @contextmanager
-def route53_budget(bucket: TokenBucket | None = None) -> Iterator[Route53Budget]:
-    """Counts (and with a bucket, throttles) Route53 requests for the duration of the block."""
+def route53_budget(bucket: TokenBucket | None = None, changes: TokenBucket | None = None) -> Iterator[Route53Budget]:
+    """Counts (and with buckets, throttles) Route53 requests and record changes for the duration of
+    the block: `bucket` per request, `changes` per record change (`record_changes`), e.g.
+    route53_budget(TokenBucket(50, 10), changes=TokenBucket(ROUTE53_CHANGE_BURST, ROUTE53_CHANGE_RATE))."""
     global ROUTE53_BUDGET
-    ROUTE53_BUDGET = Route53Budget(bucket=bucket)
+    ROUTE53_BUDGET = Route53Budget(bucket=bucket, change_bucket=changes)
     try:
         yield ROUTE53_BUDGET
     finally:
         ROUTE53_BUDGET = Route53Budget()
+
+
+# Called with each change batch the emulator applies (its Changes, as parsed), while no other batch
+# can apply: how a benchmark learns when a write lands without reading the zone, which would spend
+# the budget it measures.
+_CHANGE_WATCHERS: list[Callable[[list[dict]], None]] = []
+
+
+@contextmanager
+def watching_route53_changes(watcher: Callable[[list[dict]], None]) -> Iterator[None]:
+    _CHANGE_WATCHERS.append(watcher)
+    try:
+        yield
+    finally:
+        _CHANGE_WATCHERS.remove(watcher)
 
 
 _THROTTLED = ('<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
@@ -210,9 +296,12 @@ def _put_route53_behind_the_budget() -> None:
     call_action = Route53Responses.call_action
 
     def budgeted_call_action(self):
-        if NOT_COUNTED not in self.headers.get("User-Agent", "") and not ROUTE53_BUDGET.admit(
-                self._get_action()):
-            return 400, {"Content-Type": "text/xml"}, _THROTTLED
+        if NOT_COUNTED not in self.headers.get("User-Agent", ""):
+            operation = self._get_action()
+            changes = (record_changes(self._get_param("ChangeBatch.Changes") or [])
+                       if operation == "ChangeResourceRecordSets" else 0)
+            if not ROUTE53_BUDGET.admit(operation, changes):
+                return 400, {"Content-Type": "text/xml"}, _THROTTLED
         return call_action(self)
 
     budgeted_call_action.behind_budget = True
