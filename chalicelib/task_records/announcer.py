@@ -132,6 +132,7 @@ class HostnameAnnouncer:
         self._queue = queue
         self._now = now
         self._negative_cache_seconds: int | None = None
+        self._soa_read = False
 
     def handle(self, messages: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """messages: (message id, body) of each SQS record."""
@@ -165,6 +166,8 @@ class HostnameAnnouncer:
     def _negative_caching(self) -> int | None:
         # Read once per container: the zone's SOA changes rarely, and each read spends the
         # account's Route53 budget.
-        if self._negative_cache_seconds is None:
+        # An unreadable SOA gives None, and is not read again either.
+        if not self._soa_read:
             self._negative_cache_seconds = negative_caching_seconds(self._zone.apex_record_sets())
+            self._soa_read = True
         return self._negative_cache_seconds
