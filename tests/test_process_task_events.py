@@ -182,3 +182,58 @@ def test_the_same_burst_one_event_at_a_time_runs_out_of_the_budget(cluster, app_
                 failed += 1
 
     assert budget.requests > 50 and budget.throttled > 0 and failed > 0
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 5000 + "]" * 5000,                        # past the JSON parser's recursion depth
+    '{"source": "aws.ecs", "detail": "\\ud800' ,     # invalid text: an unfinished lone surrogate
+    json.dumps({"padding": "x" * (256 * 1024)}),    # larger than SQS allows
+])
+def test_a_body_that_cannot_be_parsed_is_dropped_with_its_message_id_and_the_batch_goes_on(
+        cluster, buffered_app, logs, body):
+    task = cluster.run_task(public_ip="203.0.113.112")
+    sqs_event = as_sqs_event([body, cluster.event(task, "RUNNING")], QUEUE_ARN)
+
+    result = buffered_app.process_task_events(sqs_event, None)
+
+    assert (result["malformed"], result["created"]) == (1, 1)
+    bad_id = sqs_event["Records"][0]["messageId"]
+    assert any(line["message"] == "Event ignored" and line.get("message_id") == bad_id for line in logs)
+
+
+def test_results_count_what_the_zone_holds_after_the_second_look(cluster, buffered_app):
+    from chalicelib.shared.aws_clients import client
+
+    tasks = [cluster.run_task(public_ip=f"203.0.113.{130 + i}") for i in range(5)]
+    stopped = []
+
+    def one_stops_while_we_write(**_):
+        # Its stop event comes after our batch: only the look after the write can catch it.
+        if not stopped:
+            stopped.append(tasks[0])
+            cluster.stop_task(tasks[0])
+
+    with hooked(client("route53"), "after-call.route53.ChangeResourceRecordSets", one_stops_while_we_write,
+                first=False):
+        result = deliver(buffered_app, [cluster.event(task, "PENDING") for task in tasks])
+
+    assert (result["created"], result["deleted"]) == (4, 0)
+    records = cluster.zone_records()
+    assert (hostname(tasks[0]), "A") not in records and (hostname(tasks[0]), "TXT") not in records
+    assert all((hostname(task), "A") in records for task in tasks[1:])
+
+
+def test_a_running_task_whose_eni_ec2_does_not_return_yet_keeps_its_records(cluster, buffered_app):
+    from chalicelib.shared.aws_clients import client
+
+    task = cluster.run_task(public_ip="203.0.113.140")
+    deliver(buffered_app, [cluster.event(task, "PENDING")])
+    published = cluster.zone_records()
+
+    def eventually_consistent(parsed, **_):
+        parsed["NetworkInterfaces"] = []  # EC2 has not caught up with the ENI
+
+    with hooked(client("ec2"), "after-call.ec2.DescribeNetworkInterfaces", eventually_consistent, first=False):
+        result = deliver(buffered_app, [cluster.event(task, "RUNNING")])
+
+    assert result["deleted"] == 0 and cluster.zone_records() == published

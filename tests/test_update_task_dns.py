@@ -393,3 +393,15 @@ def test_a_task_whose_container_exits_loses_its_name_at_its_first_stop_event(clu
     assert rule.matches_event(first_stop)
     app_module.update_task_dns(first_stop, None)
     assert (hostname(task), "A") not in cluster.zone_records()
+
+
+def test_an_event_field_that_is_not_encodable_text_still_gets_its_log_line(cluster, app_module, logs):
+    task = cluster.run_task(public_ip="203.0.113.32")
+    event = cluster.event(task, "RUNNING")
+    event["source"] = "\ud800"  # a lone surrogate: valid in a Python str, not in UTF-8
+
+    outcome = app_module.update_task_dns(event, None)
+
+    assert outcome["outcome"] == "ignored"
+    (line,) = [line for line in logs if line["message"] == "Event ignored"]
+    assert line["source"] == "\\ud800"
