@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.deployments import PROJECT_DIR, load_config
+from chalicelib.shared.configuration import ConfigurationError
+from infra.deployments import PROJECT_DIR, DeploymentConfigError, load_config
 from infra.iam_policies import policy_files
 from infra.merge_templates import BASE_TEMPLATE, load_base_template, merge_template_files
 
@@ -34,7 +35,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project (default: this one)")
     arguments = parser.parse_args(argv)
     project_dir = arguments.project_dir.resolve()
-    files = generated_files(project_dir)
+    try:
+        files = generated_files(project_dir)
+    except (DeploymentConfigError, ConfigurationError) as error:
+        print(f"python -m infra: .chalice/config.json: {error}", file=sys.stderr)
+        return 2
     stale = stale_files(files)
     if arguments.check:
         for path in stale:

@@ -292,3 +292,44 @@ def function_deployment(config: Mapping, stage: str, function: str) -> FunctionD
         environment=resolved.environment_variables,
         policy_file=resolved.iam_policy_file,
     )
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    """Where one certificate of one stage is stored (bucket, prefix), for the clash check."""
+
+    stage: str
+    item: int
+    bucket: str
+    prefix: str
+
+    def overlaps(self, other: "StorageLocation") -> bool:
+        # The same prefix, or one inside the other: the renewal role's grant on <prefix>* then
+        # covers the other certificate's objects, and each run overwrites (or reissues) the other's.
+        return self.bucket == other.bucket and (self.prefix.startswith(other.prefix)
+                                                or other.prefix.startswith(self.prefix))
+
+    def __str__(self) -> str:
+        return f"stage {self.stage!r} CERTIFICATES[{self.item}] (s3://{self.bucket}/{self.prefix})"
+
+
+def storage_locations(config: Mapping) -> list[StorageLocation]:
+    """Every certificate's storage location, in every stage."""
+    locations = []
+    for stage in stage_names(config):
+        renewal = function_deployment(config, stage, RENEW_CERTIFICATES).renewal
+        locations += [StorageLocation(stage, index, spec.bucket, spec.prefix)
+                      for index, spec in enumerate(renewal.certificates)]
+    return locations
+
+
+def refuse_shared_storage(config: Mapping) -> None:
+    """Two certificates (of one stage or of two) must not share where they are stored."""
+    locations = storage_locations(config)
+    for index, first in enumerate(locations):
+        for second in locations[index + 1:]:
+            if first.overlaps(second):
+                raise DeploymentConfigError(
+                    f"{first} and {second} share a storage location: each run would overwrite the other's "
+                    "objects, and one stage's role could write the other's; give each its own certStoragePrefix "
+                    "(or bucket)")

@@ -22,6 +22,7 @@ from infra.deployments import (
     DeploymentConfigError,
     FunctionDeployment,
     function_deployments,
+    refuse_shared_storage,
     stage_names,
 )
 
@@ -212,6 +213,22 @@ def renewal_statements(deployment: FunctionDeployment) -> list[dict]:
             "Action": "s3:ListBucket",
             "Resource": one_or_many([where.arn("s3", bucket, regional=False) for bucket in buckets]),
         },
+        {
+            # A key and certificate left disagreeing (a run failed halfway through storing) are
+            # put back from an earlier version of the objects when bundle.pem holds no matching
+            # pair either: the bucket is versioned, and this needs no CA.
+            "Sid": "ReadEarlierCertificateVersions",
+            "Effect": "Allow",
+            "Action": "s3:GetObjectVersion",
+            "Resource": one_or_many(unique(
+                where.arn("s3", f"{spec.bucket}/{spec.prefix}*", regional=False) for spec in settings.certificates)),
+        },
+        {
+            "Sid": "ListEarlierCertificateVersions",
+            "Effect": "Allow",
+            "Action": "s3:ListBucketVersions",
+            "Resource": one_or_many([where.arn("s3", bucket, regional=False) for bucket in buckets]),
+        },
     ]
     if topics:
         statements.append({"Sid": "NotifyCertificateTopics", "Effect": "Allow", "Action": "sns:Publish",
@@ -259,6 +276,7 @@ def render(policy: dict) -> str:
 
 def policy_files(config: dict) -> dict[str, str]:
     """File name under .chalice/ -> content, for every function of every stage."""
+    refuse_shared_storage(config)
     files: dict[str, str] = {}
     for stage in stage_names(config):
         for deployment in function_deployments(config, stage):
