@@ -92,6 +92,14 @@ def test_a_buffered_batch_leaves_one_check_per_change_batch_and_one_get_change_f
     assert route53.count("GetChange") == 1 and result["get_change"] == 1
     assert result["announced"] == 12
 
+    for task in tasks[:3]:
+        cluster.stop_task(task)
+    buffered_app.process_task_events(as_sqs_event([cluster.event(t, "STOPPED", "STOPPED") for t in tasks[:3]],
+                                                  TASK_EVENTS_QUEUE_ARN), None)
+    hostname_events.announce(buffered_app.announce_hostnames)
+    removed = by_type(hostname_events.received())["Task Hostname Removed"]
+    assert sorted(r["hostname"] for r in removed) == sorted(hostname(t) for t in tasks[:3])
+
 
 def test_the_reconciler_leaves_checks_too(cluster, per_event_app, hostname_events):
     task = cluster.run_task(public_ip="203.0.113.70")  # its event was lost
