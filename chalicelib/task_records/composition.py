@@ -13,6 +13,7 @@ from chalicelib.shared.route53 import Route53Zone
 from chalicelib.task_records.announcer import EventBus, HostnameAnnouncer
 from chalicelib.task_records.ecs import EcsTasks
 from chalicelib.task_records.handlers import TaskEventHandlers
+from chalicelib.task_records.metrics import TaskRecordMetrics
 from chalicelib.task_records.network_interfaces import NetworkInterfaces
 from chalicelib.task_records.readiness import ReadinessQueue
 from chalicelib.task_records.settings import TaskDnsSettings
@@ -43,7 +44,7 @@ def task_records(settings: TaskDnsSettings, client: Callable[[str], Any] = aws_c
 
 def task_event_handlers(settings: TaskDnsSettings,
                         client: Callable[[str], Any] = aws_clients.client) -> TaskEventHandlers:
-    return TaskEventHandlers(task_records(settings, client))
+    return TaskEventHandlers(task_records(settings, client), TaskRecordMetrics())
 
 
 def hostname_announcer(settings: TaskDnsSettings,

@@ -18,7 +18,8 @@ from typing import Any
 
 from chalicelib.shared.logs import logger
 from chalicelib.task_records.events import IgnoredEvent, TaskEvent, read_event, read_queued_event
-from chalicelib.task_records.sync import TaskRecords
+from chalicelib.task_records.metrics import TaskRecordMetrics
+from chalicelib.task_records.sync import SyncResult, TaskRecords
 
 # How Lambda feeds the queue to process_task_events (app.py); chosen in docs/internals.md
 # "Buffered mode". Lambda also stops a batch at 6 MB of payload, about 2,000 task events.
@@ -38,14 +39,17 @@ def report_ignored(ignored: IgnoredEvent, **keys: Any) -> dict[str, Any]:
 
 
 class TaskEventHandlers:
-    def __init__(self, records: TaskRecords):
+    def __init__(self, records: TaskRecords, metrics: TaskRecordMetrics):
         self._records = records
+        self._metrics = metrics
 
     def update_task_dns(self, event: Any) -> dict[str, Any]:
         read = read_event(event, self._records.settings)
         if isinstance(read, IgnoredEvent):
+            self._metrics.ignored(1)
+            self._metrics.flush()
             return report_ignored(read)
-        result = self._records.sync_tasks([read.hostname])
+        result = self._written(self._records.sync_tasks([read.hostname]))
         handled = {"outcome": str(result.outcomes[read.hostname]), "task_id": read.task_id,
                    "hostname": read.hostname, "change_ids": list(result.change_ids)}
         logger.info("Task event handled", **handled)
@@ -64,7 +68,8 @@ class TaskEventHandlers:
             report_ignored(read, message_id=message_id)
             malformed += read.malformed
             ignored += not read.malformed
-        result = self._records.sync_tasks(names)
+        self._metrics.ignored(ignored + malformed)
+        result = self._written(self._records.sync_tasks(names))
         logger.info("Task event batch handled", events=events, tasks=len(names), ignored=ignored,
                     malformed=malformed)
         return {"events": events, "tasks": len(names), "ignored": ignored, "malformed": malformed,
@@ -74,4 +79,16 @@ class TaskEventHandlers:
     def reconcile_task_dns(self, event: Any) -> dict[str, Any]:
         dry_run = is_dry_run(event)
         result = self._records.reconcile(dry_run=dry_run)
+        if not dry_run:
+            counts = result.summary()
+            self._written(result, flush=False)
+            self._metrics.reconciled(counts["created"] + counts["updated"] + counts["deleted"])
+            self._metrics.flush()
         return {"dry_run": dry_run, **result.as_dict()}
+
+    def _written(self, result: SyncResult, flush: bool = True) -> SyncResult:
+        counts = result.summary()
+        self._metrics.written(published=counts["created"] + counts["updated"], removed=counts["deleted"])
+        if flush:
+            self._metrics.flush()
+        return result
