@@ -46,6 +46,7 @@ from operator_cli.name_servers import NoNameServers
 from operator_cli.render import checks_text, reconcile_text, renewal_text, status_text
 from operator_cli.renewal_information import RenewalInformation
 from operator_cli.status import read_status
+from operator_cli.task_status import task_event_writer
 from operator_cli.wait import DEFAULT_TIMEOUT_SECONDS, UnknownName, outcome_text, wait_for_task
 
 EXIT_PROBLEM = 1
@@ -129,6 +130,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="task-subdomains", prog_name="task-subdomains")
 @click.option("--stage", metavar="NAME", help="Read this stage's variables from .chalice/config.json (of the current "
               "directory, else of this checkout); variables set in the environment override them. Without it: the "
               "environment alone.")
@@ -151,12 +153,14 @@ def main(ctx: click.Context, stage: str | None) -> None:
 def status(session: Session, as_json: bool) -> None:
     """Certificates (serial, expiry, when due, where stored) and task records.
 
-    Exits 1 when a certificate is missing, unusable, or expires within 14 days.
+    Exits 1 when a certificate is missing, unusable, or expires within 14 days, or a task record is not
+    as the running tasks want it (a running task without its record, a record of a task that no
+    longer runs): the message names the function that should have written or removed it.
     """
     config = session.config()
     runtime = session.runtime
     report = read_status(config.task_dns(), config.renewal(), runtime.client, runtime.now(),
-                         runtime.renewal_information)
+                         runtime.renewal_information, task_event_writer(config.task_events_queue_arn))
     emit(as_json, report.as_dict(), status_text(report))
     if report.needs_attention:
         click.get_current_context().exit(EXIT_PROBLEM)

@@ -57,13 +57,15 @@ def _task_record_lines(records: TaskRecordsStatus) -> list[str]:
     lines.append(f"  running, with a record: {len(records.with_record)}")
     for task in records.with_record:
         published = "" if task.in_sync else f"  (published {', '.join(task.published) or 'nothing'}: " \
-                                             "the next reconcile corrects it)"
+                                             f"{records.writer} should have updated it; reconcile_task_dns, " \
+                                             "the backstop, corrects it)"
         lines.append(f"    {task.hostname}  {', '.join(task.addresses)}{published}")
     lines.append(f"  running, without a record: {len(records.without_record)}")
     for task in records.without_record:
         lines.append(f"    {task.hostname or task.task_arn}: {task.reason}")
     lines.append(f"  owned records without a running task: {len(records.orphaned)}"
-                 + (" (the next reconcile deletes them)" if records.orphaned else ""))
+                 + (f" ({records.writer} should have removed them when their tasks stopped; "
+                    "reconcile_task_dns, the backstop, deletes them)" if records.orphaned else ""))
     lines += [f"    {name}" for name in records.orphaned]
     lines.append(f"  foreign records under the prefix: {len(records.foreign)}"
                  + (" (never touched)" if records.foreign else ""))

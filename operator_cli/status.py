@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.certificates.settings import RenewalSettings
 from chalicelib.certificates.store import CertificateStore
+from chalicelib.shared.functions import UPDATE_TASK_DNS
 from chalicelib.task_records.composition import TaskRecordAdapters
 from chalicelib.task_records.settings import TaskDnsSettings
 from operator_cli.certificate_status import CertificateStatus, read_certificate_status
@@ -26,7 +27,8 @@ class StatusReport:
 
     @property
     def needs_attention(self) -> bool:
-        return any(certificate.needs_attention for certificate in self.certificates)
+        return (any(certificate.needs_attention for certificate in self.certificates)
+                or self.task_records.needs_attention)
 
     def as_dict(self) -> dict[str, Any]:
         return {"needs_attention": self.needs_attention,
@@ -35,8 +37,9 @@ class StatusReport:
 
 
 def read_status(task_dns: TaskDnsSettings, renewal: RenewalSettings, client: Callable[[str], Any],
-                now: datetime, renewal_information: Callable[[str], RenewalInformation] = RenewalInformation
-                ) -> StatusReport:
+                now: datetime, renewal_information: Callable[[str], RenewalInformation] = RenewalInformation,
+                writer: str = UPDATE_TASK_DNS) -> StatusReport:
+    """writer: the stage's task-event function (task_status.task_event_writer)."""
     ari = renewal_information(renewal.directory_url)
     store = CertificateStore(client("s3"))
     certificates = tuple(read_certificate_status(spec, store, now, ari.renewal_time) for spec in renewal.certificates)
@@ -45,10 +48,11 @@ def read_status(task_dns: TaskDnsSettings, renewal: RenewalSettings, client: Cal
     if any(not c.objects_compared for c in certificates):
         notes.append("key.pem and bundle.pem are not readable with these credentials (the bucket policy keeps them "
                      "for the renewal and task roles): only cert.pem was read, the four objects were not compared")
-    return StatusReport(certificates, read_task_records(task_dns, client), tuple(notes))
+    return StatusReport(certificates, read_task_records(task_dns, client, writer), tuple(notes))
 
 
-def read_task_records(settings: TaskDnsSettings, client: Callable[[str], Any]) -> TaskRecordsStatus:
+def read_task_records(settings: TaskDnsSettings, client: Callable[[str], Any],
+                      writer: str = UPDATE_TASK_DNS) -> TaskRecordsStatus:
     # The zone first, as the reconciler reads it: a task that starts in between shows as "not
     # published yet" rather than its record as "without a running task".
     adapters = TaskRecordAdapters.from_clients(settings, client)
@@ -57,4 +61,4 @@ def read_task_records(settings: TaskDnsSettings, client: Callable[[str], Any]) -
     eni_ids = [eni for eni in (task.network_interface_id for task in tasks) if eni]
     addresses = adapters.interfaces.public_addresses_of(eni_ids) if eni_ids else {}
     return task_records_status(tasks, addresses, existing, settings.domain_prefix, settings.hosted_zone_id,
-                               settings.record_owner_id)
+                               settings.record_owner_id, writer)

@@ -14,7 +14,7 @@ from operator_cli.certificate_status import EXPIRY_ATTENTION, certificate_status
 from operator_cli.deployment_checks import DeployedFunction, Rule, deployment_checks, expected_functions
 from operator_cli.doctor import certificate_coverage_check
 from operator_cli.storage_checks import BucketFacts, account_parameter_check, bucket_checks
-from operator_cli.task_status import task_records_status
+from operator_cli.task_status import task_event_writer, task_records_status
 from operator_cli.zones import HostedZone, containment_check, zone_check
 
 PREFIX = "eu-west-2.browser.example.com"
@@ -127,6 +127,42 @@ class TestTaskRecordsStatus:
                                {"eni-00000001": TaskAddresses(ipv4=("203.0.113.1",))}, [])
         (entry,) = status.without_record
         assert entry.hostname is None and "DNS label" in entry.reason
+
+    def test_a_running_task_without_its_record_is_a_problem_naming_the_writer_of_the_mode(self):
+        tasks = [task("aaaa0001", "eni-00000001")]
+        addresses = {"eni-00000001": TaskAddresses(ipv4=("203.0.113.1",))}
+
+        per_event = self.classify(tasks, addresses, [])
+        buffered = task_records_status(tasks, addresses, [], PREFIX, "Z1", OWNER,
+                                       task_event_writer("arn:aws:sqs:eu-west-2:123456789012:q"))
+
+        assert per_event.needs_attention and buffered.needs_attention
+        (per_event_problem,), (buffered_problem,) = per_event.problems, buffered.problems
+        assert "update_task_dns" in per_event_problem and "reconcile_task_dns" in per_event_problem
+        assert "process_task_events" in buffered_problem and "update_task_dns" not in buffered_problem
+        assert "reconcile_task_dns" in buffered_problem
+
+    def test_an_owned_record_without_a_running_task_is_a_problem_naming_the_writer(self):
+        status = task_records_status([], {}, ours(f"gone0001.{PREFIX}", "203.0.113.9"), PREFIX, "Z1", OWNER,
+                                     "process_task_events")
+        (problem,) = status.problems
+        assert problem.startswith(f"gone0001.{PREFIX}: owned record without a running task")
+        assert "process_task_events should have removed it" in problem and "reconcile_task_dns" in problem
+
+    def test_a_record_with_other_addresses_is_a_problem(self):
+        status = self.classify([task("aaaa0001", "eni-00000001")],
+                               {"eni-00000001": TaskAddresses(ipv4=("203.0.113.1",))},
+                               ours(f"aaaa0001.{PREFIX}", "198.51.100.9"))
+        (problem,) = status.problems
+        assert "198.51.100.9" in problem and "update_task_dns should have updated it" in problem
+
+    def test_records_that_match_the_tasks_and_a_task_still_starting_are_no_problem(self):
+        status = self.classify([task("aaaa0001", "eni-00000001"), task("aaaa0002", last_status="PROVISIONING")],
+                               {"eni-00000001": TaskAddresses(ipv4=("203.0.113.1",))},
+                               [*ours(f"aaaa0001.{PREFIX}", "203.0.113.1"),
+                                *records(f"handmade.{PREFIX}", ("CNAME", ("elsewhere.example.net.",)))])
+        assert (status.needs_attention, status.problems) == (False, ())
+        assert status.as_dict()["needs_attention"] is False
 
 
 ZONE = HostedZone("Z1", "example.com", private=False)

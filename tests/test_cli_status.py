@@ -128,3 +128,35 @@ def test_renewal_information_that_cannot_be_had_means_the_lifetime_rule_and_says
     document = json.loads(result.stdout)
     assert document["certificates"][0]["renew_rule"] == "share of the lifetime left"
     assert any("renewal information unavailable" in note for note in document["notes"])
+
+
+def test_status_exits_1_for_a_task_without_its_record_or_a_record_without_its_task_naming_the_writer(
+        deployment, cluster, app_module, runtime, monkeypatch):
+    assert run("renew", "--local", "--force", runtime=runtime).exit_code == 0  # certificates are fine
+    published = cluster.run_task(public_ip="203.0.113.10")
+    app_module.update_task_dns(cluster.event(published, "RUNNING"), None)
+    assert run("status", runtime=runtime).exit_code == 0  # every running task has its record
+
+    unpublished = cluster.run_task(public_ip="203.0.113.11")
+    per_event = run("status", runtime=runtime)
+
+    assert per_event.exit_code == 1, per_event.output
+    line = next(line for line in per_event.stdout.splitlines() if cluster.hostname(unpublished) in line)
+    assert "update_task_dns should have written it" in line and "reconcile_task_dns" in line
+
+    # Buffered mode: the stage's events go through process_task_events.
+    monkeypatch.setenv("TASK_EVENTS_QUEUE_ARN", f"arn:aws:sqs:eu-west-2:123456789012:{cluster.zone_id}-events")
+    buffered = run("status", "--json", runtime=runtime)
+    records = json.loads(buffered.stdout)["task_records"]
+    assert buffered.exit_code == 1
+    assert records["writer"] == "process_task_events"
+    (problem,) = records["problems"]
+    assert problem.startswith(cluster.hostname(unpublished)) and "process_task_events" in problem
+
+    app_module.update_task_dns(cluster.event(unpublished, "RUNNING"), None)
+    settings = TaskDnsSettings.from_environment()
+    cluster.put_record(f"gone0001.{DOMAIN_PREFIX}", "TXT", [ownership_marker(settings.record_owner_id)])
+    orphaned = run("status", runtime=runtime)
+
+    assert orphaned.exit_code == 1
+    assert "owned records without a running task: 1 (process_task_events should have removed them" in orphaned.stdout
