@@ -70,10 +70,17 @@ class Doctor:
         first = zone_check(zone_id, zone, purpose)
         if zone is None or first.level == FAIL:
             return [first]
-        checks = [first, *(containment_check(name, zone, purpose, self._zones.path(zone, name)) for name in names)]
+        contained = {name: containment_check(name, zone, purpose, self._zones.path(zone, name)) for name in names}
+        checks = [first, *contained.values()]
         if negative_caching:
-            # The task names' zone: a name looked up before its record exists is what gets cached.
-            checks.append(self._negative_caching(zone, fix))
+            # The task names' zone: a name looked up before its record exists is what gets cached. Only
+            # a zone its own check found to hold DOMAIN_PREFIX is read, let alone changed: the SOA of a
+            # zone that does not serve the task names is not theirs to fix.
+            prefix = contained[self._task_dns.domain_prefix]
+            checks.append(self._negative_caching(zone, fix) if prefix.level == OK else Check(
+                SKIP, "negative-caching", zone.name, f"not checked{' nor fixed' if fix else ''}: "
+                f"{self._task_dns.domain_prefix} is not served from this zone (zone-contains); the zone that "
+                "serves it is the one whose SOA matters"))
         return checks
 
     def _negative_caching(self, zone: HostedZone, fix: bool) -> Check:
@@ -81,15 +88,28 @@ class Doctor:
         if not fix or found.level != WARN:
             return found
         try:
-            done = self._zones.zone(zone.zone_id).converge(
-                [zone.name], lambda _name, record_sets: plan_lower_negative_caching(zone.name, record_sets),
-                comment="task-subdomains doctor --fix: negative caching TTL")
-            change_id = done.batches[0].change_id if done.batches else None
+            change_id = self._lower_negative_caching(zone)
         except UnreadableSoa as error:
             return Check(WARN, found.check, found.subject, f"{found.message}; not fixed: {error}")
         self._zones.forget(zone.zone_id, zone.name)
         after = negative_caching_check(zone.name, soa_record_set(self._zones.record_sets_at(zone.zone_id, zone.name)))
-        return Check(after.level, after.check, after.subject, f"fixed (change {change_id}): {after.message}")
+        done = f"fixed (change {change_id})" if change_id else "already lowered by someone else"
+        return Check(after.level, after.check, after.subject, f"{done}: {after.message}")
+
+    def _lower_negative_caching(self, zone: HostedZone) -> str | None:
+        """One UPSERT of the SOA, planned from a fresh read; its change id, None when nothing was left to do.
+
+        An UPSERT is no compare-and-swap (Route53 refuses a lone SOA DELETE, so the SOA cannot be
+        replaced conditionally): the plan is made from a read taken just before the write, not
+        from the check's earlier one, so an SOA changed since the check is planned again from
+        what it is now. Only an edit landing between that read and the write (one request apart)
+        would be overwritten; converge's retry loop is for CREATE and DELETE, which can fail.
+        """
+        route53 = self._zones.zone(zone.zone_id)
+        plan = plan_lower_negative_caching(zone.name, route53.record_sets_at(zone.name))
+        if not plan.changes:
+            return None
+        return route53.submit(plan.changes, comment="task-subdomains doctor --fix: negative caching TTL")
 
     def _caa(self, spec: CertificateSpec) -> list[Check]:
         zone = self._zones.hosted_zone(spec.zone_id)

@@ -7,15 +7,17 @@ answering "no such name" for up to 15 minutes. Lowering both to 60 s matches the
 """
 
 import enum
+import re
 from collections.abc import Iterable
-from dataclasses import replace
 
-from chalicelib.shared.records import Action, Change, ChangePlan, RecordSet, record_set
+from chalicelib.shared.records import Action, Change, ChangePlan, RecordSet
 from chalicelib.shared.soa import SOA_TYPE, Soa, UnreadableSoa, negative_caching_ttl, soa_record_set
 from operator_cli.checks import OK, WARN, Check
 
 # Task records have TTL 60; a longer negative TTL is what makes a fresh name "sometimes" fail.
 NEGATIVE_TTL_LIMIT = 60
+# The SOA's last field, the minimum, with what surrounds it.
+_LAST_FIELD = re.compile(r"(?P<before>^.*\s)(?P<minimum>\d+)(?P<after>\s*)$", re.DOTALL)
 
 
 class SoaOutcome(enum.Enum):
@@ -43,20 +45,25 @@ def negative_caching_check(apex: str, soa_set: RecordSet | None, limit: int = NE
 
 def plan_lower_negative_caching(apex: str, record_sets: Iterable[RecordSet],
                                 limit: int = NEGATIVE_TTL_LIMIT) -> ChangePlan:
-    """DELETE the SOA as read and CREATE it with TTL and minimum at most `limit`, nothing else changed.
+    """One UPSERT of the SOA with its TTL and minimum at most `limit`; every other field, and the
+    record set's other wire fields, kept byte for byte as read.
 
-    One batch: Route53 applies it only if the SOA is still exactly what was read (a zone must hold
-    one SOA at all times, so the pair is the only way to change it as a compare-and-swap); when
-    someone changed it in between, the converge loop reads and plans again.
+    Why an UPSERT: a zone holds one SOA at all times, Route53 refuses a lone SOA DELETE, and an
+    UPSERT is how Terraform's Route53 provider edits an SOA. An UPSERT is no compare-and-swap: the
+    caller plans from a read made just before it submits (`Doctor._lower_negative_caching`).
     """
     soa_set = soa_record_set(record_sets)
-    if soa_set is None:
-        raise UnreadableSoa(f"no SOA record at {apex}")
-    soa = Soa.parse(soa_set.values[0])
+    if soa_set is None or len(soa_set.values) != 1 or soa_set.ttl is None:
+        raise UnreadableSoa(f"no single SOA record with a TTL at {apex}")
+    value = soa_set.values[0]
+    soa = Soa.parse(value)
     if negative_caching_ttl(soa_set.ttl, soa) <= limit:
         return ChangePlan(SoaOutcome.UNCHANGED)
-    lowered = replace(soa, minimum=min(soa.minimum, limit))
+    ttl = min(soa_set.ttl, limit)
+    # Only the minimum's digits are replaced: the text before and after them stays as read.
+    lowered = _LAST_FIELD.sub(lambda match: f"{match['before']}{min(soa.minimum, limit)}{match['after']}", value)
+    wire = {**soa_set.provider_data, "TTL": ttl, "ResourceRecords": [{"Value": lowered}]} \
+        if soa_set.provider_data else {}
     return ChangePlan(SoaOutcome.LOWERED, (
-        Change(Action.DELETE, soa_set),
-        Change(Action.CREATE, record_set(apex, SOA_TYPE, min(soa_set.ttl, limit), (lowered.text(),))),
+        Change(Action.UPSERT, RecordSet(soa_set.name, SOA_TYPE, (lowered,), ttl, provider_data=wire)),
     ))

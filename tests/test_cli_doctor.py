@@ -6,14 +6,12 @@ import boto3
 import pytest
 
 from chalicelib.certificates.settings import LETSENCRYPT_STAGING
-from chalicelib.shared.aws_clients import client
 from chalicelib.task_records.events import task_event_pattern
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from embedded_stack.fargate import DOMAIN_PREFIX
 from operator_cli.negative_caching import NEGATIVE_TTL_LIMIT, Soa, negative_caching_ttl
 from tests.cli_support import WORKSPACE, checks_of, run, set_up_deployment
 from tests.conftest import CLUSTER_ARN
-from tests.helpers import hooked
 
 WILDCARD = f"*.{DOMAIN_PREFIX}"
 
@@ -52,25 +50,7 @@ def test_a_new_zone_warns_about_negative_caching_and_fix_lowers_only_ttl_and_min
     assert checks_of(again)[("negative-caching", "example.com")]["level"] == "ok"
 
 
-def test_fix_is_a_compare_and_swap_that_keeps_a_concurrent_change(deployment):
-    soa = deployment.soa()
-    bumped = Soa.parse(soa["ResourceRecords"][0]["Value"])
-    bumped = Soa(bumped.primary, bumped.contact, bumped.serial + 1, bumped.refresh, bumped.retry, bumped.expire,
-                 bumped.minimum)
-    writes = []
-
-    def someone_else_edits_the_soa_first(**_):
-        writes.append(1)
-        if len(writes) == 1:
-            deployment.put("example.com", "SOA", [bumped.text()], ttl=soa["TTL"])
-
-    with hooked(client("route53"), "before-call.route53.ChangeResourceRecordSets", someone_else_edits_the_soa_first):
-        fixed = run("doctor", "--fix", "--json")
-
-    assert checks_of(fixed)[("negative-caching", "example.com")]["level"] == "ok"
-    assert len(writes) == 2  # the first batch was rejected: it deleted an SOA that was no longer there
-    after = Soa.parse(deployment.soa()["ResourceRecords"][0]["Value"])
-    assert (after.serial, after.minimum) == (bumped.serial, NEGATIVE_TTL_LIMIT)
+# doctor --fix itself: tests/test_cli_doctor_fix.py.
 
 
 def test_a_caa_record_for_another_ca_fails_and_one_for_lets_encrypt_passes(deployment):

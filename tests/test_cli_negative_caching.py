@@ -3,7 +3,7 @@
 import pytest
 
 from chalicelib.shared.records import RecordSet, record_set
-from chalicelib.shared.route53 import change_to_route53, to_route53
+from chalicelib.shared.route53 import change_to_route53, from_route53
 from embedded_stack.zone_soa import ROUTE53_SOA_TTL, route53_default_soa
 from operator_cli.negative_caching import (
     NEGATIVE_TTL_LIMIT,
@@ -60,19 +60,38 @@ def test_an_unreadable_or_missing_soa_is_a_warning_not_a_crash():
     assert negative_caching_check(APEX, None).level == "warn"
 
 
-def test_the_fix_deletes_the_soa_as_read_and_creates_it_with_only_ttl_and_minimum_lowered():
+def test_the_fix_is_one_upsert_of_the_soa_with_only_ttl_and_minimum_lowered():
     others = record_set(APEX, "NS", 172800, ("ns-1.example.net.",))
 
     plan = plan_lower_negative_caching(APEX, [others, ROUTE53_DEFAULT])
 
-    delete, create = map(change_to_route53, plan.changes)
-    assert (delete["Action"], delete["ResourceRecordSet"]) == ("DELETE", to_route53(ROUTE53_DEFAULT))
-    assert create["Action"] == "CREATE"
-    new_set = create["ResourceRecordSet"]
+    (upsert,) = map(change_to_route53, plan.changes)  # the NS set is not touched
+    assert upsert["Action"] == "UPSERT"
+    new_set = upsert["ResourceRecordSet"]
     (value,) = [r["Value"] for r in new_set["ResourceRecords"]]
     old, new = Soa.parse(ROUTE53_DEFAULT.values[0]), Soa.parse(value)
     assert (new_set["Name"], new_set["Type"], new_set["TTL"]) == (f"{APEX}.", "SOA", NEGATIVE_TTL_LIMIT)
     assert new == Soa(old.primary, old.contact, old.serial, old.refresh, old.retry, old.expire, NEGATIVE_TTL_LIMIT)
+
+
+def test_the_fix_keeps_every_other_byte_of_the_soa_as_read():
+    # Odd spacing, and a wire field the planner knows nothing about: both are repeated as read.
+    value = "ns-1.awsdns-01.org.  hostmaster.example.com.\t2024010101 7200 900 1209600   86400"
+    wire = {"Name": "Example.com.", "Type": "SOA", "TTL": 900, "ResourceRecords": [{"Value": value}],
+            "Unknown": {"kept": True}}
+
+    (upsert,) = map(change_to_route53, plan_lower_negative_caching(APEX, [from_route53(wire)]).changes)
+
+    assert upsert["ResourceRecordSet"] == {
+        **wire, "TTL": NEGATIVE_TTL_LIMIT,
+        "ResourceRecords": [{"Value": value.removesuffix("86400") + str(NEGATIVE_TTL_LIMIT)}]}
+
+
+def test_a_zone_without_one_readable_soa_is_not_planned():
+    with pytest.raises(UnreadableSoa):
+        plan_lower_negative_caching(APEX, [record_set(APEX, "NS", 172800, ("ns-1.example.net.",))])
+    with pytest.raises(UnreadableSoa):
+        plan_lower_negative_caching(APEX, [soa_set("{'Value': 'garbage'}", 900)])
 
 
 def test_the_fix_never_raises_a_value_that_is_already_lower():
