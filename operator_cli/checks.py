@@ -7,7 +7,8 @@ OK = "ok"
 WARN = "warn"
 FAIL = "fail"
 SKIP = "skip"  # not checked, with a note saying why (e.g. nothing deployed for the stage)
-LEVELS = (OK, WARN, FAIL, SKIP)
+ERROR = "error"  # could not be checked: AWS refused or could not be asked (exit 2 unless something failed)
+LEVELS = (OK, WARN, FAIL, SKIP, ERROR)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The `task-subdomains` command line: options, exit codes, and errors as one line each.
 
-Exit codes: 0 all is well; 1 what was asked about is not (a certificate missing or expiring
-within 14 days, a failed check, a run that failed); 2 the command could not find out
-(configuration, credentials, AWS refused).
+Exit codes (errors.py maps every error to one): 0 all is well; 1 what was asked about is not (a
+certificate missing or expiring within 14 days, a task record, a failed check, a run that failed);
+2 the command could not find out (configuration, no credentials, no region, access denied, not
+deployed). Under --json an error is a JSON document too: {"error": ..., "exit_code": ...}.
 """
 
 import functools
@@ -17,24 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from chalicelib.certificates.renewal import Clocks, InvalidRequest, RenewalFailed
+from chalicelib.certificates.renewal import Clocks
 from chalicelib.shared.aws_clients import client as app_client
-from chalicelib.shared.configuration import ConfigurationError
 from chalicelib.shared.functions import RECONCILE_TASK_DNS, RENEW_CERTIFICATES
 from chalicelib.shared.logs import logger
+from operator_cli.aws_settings import applied, choose_region, require_credentials, sdk_region
 from operator_cli.ca_identity import fetch_directory
-from operator_cli.checks import any_failed
-from operator_cli.configuration import (
-    OperatorConfig,
-    StageConfigError,
-    default_chalice_dir,
-    load_operator_config,
+from operator_cli.configuration import OperatorConfig, default_chalice_dir, load_operator_config
+from operator_cli.doctor import Doctor
+from operator_cli.errors import (
+    EXIT_PROBLEM,
+    CannotTell,
+    ProblemFound,
+    checks_exit_code,
+    exit_code_and_message,
 )
-from operator_cli.doctor import Doctor, describe_aws_error
 from operator_cli.invoke import (
-    InvocationFailed,
     invoke,
     invoke_async,
     lambda_invoke_client,
@@ -42,15 +42,11 @@ from operator_cli.invoke import (
     renew_locally,
     renewal_payload,
 )
-from operator_cli.name_servers import NoNameServers
 from operator_cli.render import checks_text, reconcile_text, renewal_text, status_text
 from operator_cli.renewal_information import RenewalInformation
 from operator_cli.status import read_status
 from operator_cli.task_status import task_event_writer
-from operator_cli.wait import DEFAULT_TIMEOUT_SECONDS, UnknownName, outcome_text, wait_for_task
-
-EXIT_PROBLEM = 1
-EXIT_CANNOT_TELL = 2
+from operator_cli.wait import DEFAULT_TIMEOUT_SECONDS, outcome_text, wait_for_task
 
 
 @dataclass(frozen=True)
@@ -66,45 +62,50 @@ class Runtime:
     chalice_dir: Path | None = None  # None: default_chalice_dir(the current directory)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Session:
     runtime: Runtime
     stage: str | None
+    region: str | None = None  # --region
+    profile: str | None = None  # --profile
+    _config: OperatorConfig | None = None
 
     def config(self) -> OperatorConfig:
-        chalice_dir = self.runtime.chalice_dir or default_chalice_dir(Path.cwd())
-        return load_operator_config(self.stage, os.environ, chalice_dir)
+        if self._config is None:
+            chalice_dir = self.runtime.chalice_dir or default_chalice_dir(Path.cwd())
+            self._config = load_operator_config(self.stage, os.environ, chalice_dir)
+        return self._config
+
+    @contextmanager
+    def aws(self) -> Iterator[None]:
+        """Region and credentials by the one rule (aws_settings.py), in force while the command runs."""
+        cluster_arn = self.config().task_dns_environment.get("CLUSTER_ARN")
+        choice = choose_region(self.region, os.environ, sdk_region(self.profile), cluster_arn)
+        with applied(choice.region, self.profile):
+            require_credentials()
+            yield
 
 
-class CannotTell(click.ClickException):
-    exit_code = EXIT_CANNOT_TELL
-
-
-class Failed(click.ClickException):
-    exit_code = EXIT_PROBLEM
-
-
-def reports_errors(command: Callable) -> Callable:
-    """Turns the errors an operator can act on into one line that says what to do, not a traceback."""
+def runs_command(command: Callable) -> Callable:
+    """Runs a command with the stage's region and credentials, and turns the errors an operator can
+    act on into one line that says what to do (a JSON document under --json), not a traceback."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(session: Session, *args, **kwargs):
         try:
-            return command(*args, **kwargs)
-        except (ConfigurationError, StageConfigError, InvalidRequest) as error:
-            raise CannotTell(f"configuration: {error}") from None
-        except NoCredentialsError:
-            raise CannotTell("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                             "(the standard SDK settings)") from None
-        except NoRegionError:
-            raise CannotTell("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)") from None
-        except EndpointConnectionError as error:
-            raise CannotTell(f"cannot reach AWS at {error.kwargs.get('endpoint_url')}: check the network and "
-                             "AWS_ENDPOINT_URL (unset it for real AWS)") from None
-        except (ClientError, BotoCoreError) as error:
-            raise CannotTell(f"AWS refused: {describe_aws_error(error)}") from None
-        except (InvocationFailed, RenewalFailed) as error:
-            raise Failed(str(error)) from None
+            with session.aws():
+                return command(session, *args, **kwargs)
+        except Exception as error:  # exit_code_and_message decides which; the others are re-raised
+            found = exit_code_and_message(error)
+            if found is None:
+                raise
+            code, message = found
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": message, "exit_code": code}, indent=2))
+                click.get_current_context().exit(code)
+            exception = click.ClickException(message)
+            exception.exit_code = code
+            raise exception from None
 
     return wrapper
 
@@ -134,22 +135,27 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 @click.option("--stage", metavar="NAME", help="Read this stage's variables from .chalice/config.json (of the current "
               "directory, else of this checkout); variables set in the environment override them. Without it: the "
               "environment alone.")
+@click.option("--region", metavar="REGION", help="The AWS region. Default: AWS_REGION, else the SDK's own setting "
+              "(AWS_DEFAULT_REGION, the profile's region), else the region of the stage's CLUSTER_ARN.")
+@click.option("--profile", metavar="NAME", help="The AWS profile (of the SDK's config files); wins over credentials "
+              "set in the environment.")
 @click.pass_context
-def main(ctx: click.Context, stage: str | None) -> None:
+def main(ctx: click.Context, stage: str | None, region: str | None, profile: str | None) -> None:
     """Operate task-subdomains: certificates, task records, and the set-up around them.
 
-    AWS credentials, region and endpoint come from the standard SDK settings (AWS_PROFILE,
-    AWS_REGION, AWS_ENDPOINT_URL, ...), as for the functions themselves.
+    AWS credentials and endpoint come from the standard SDK settings (AWS_PROFILE,
+    AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...), as for the functions themselves; the region from
+    --region, AWS_REGION, the SDK's settings, else the stage's CLUSTER_ARN.
     """
     runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
-    ctx.obj = Session(runtime, stage)
+    ctx.obj = Session(runtime, stage, region, profile)
     ctx.with_resource(app_logs_to_stderr())
 
 
 @main.command()
 @json_option
 @click.pass_obj
-@reports_errors
+@runs_command
 def status(session: Session, as_json: bool) -> None:
     """Certificates (serial, expiry, when due, where stored) and task records.
 
@@ -170,17 +176,19 @@ def status(session: Session, as_json: bool) -> None:
 @click.option("--fix", is_flag=True, help="Lower the zone's negative-caching TTL (SOA TTL and minimum) to 60 s.")
 @json_option
 @click.pass_obj
-@reports_errors
+@runs_command
 def doctor(session: Session, fix: bool, as_json: bool) -> None:
     """Check the set-up: zones, CAA, negative caching, ACME account, bucket, deployed functions.
 
-    One line per check: ok, warn or fail (skip: not checked, and why). Exits 1 on any fail.
+    One line per check: ok, warn or fail (skip: not checked, and why; error: could not check). Exits 1
+    on any fail, else 2 on any error.
     """
     runtime = session.runtime
     checks = Doctor(session.config(), runtime.client, runtime.fetch_directory).run(fix=fix)
-    emit(as_json, {"ok": not any_failed(checks), "checks": [c.as_dict() for c in checks]}, checks_text(checks))
-    if any_failed(checks):
-        click.get_current_context().exit(EXIT_PROBLEM)
+    code = checks_exit_code(checks)
+    emit(as_json, {"ok": code == 0, "exit_code": code, "checks": [c.as_dict() for c in checks]}, checks_text(checks))
+    if code:
+        click.get_current_context().exit(code)
 
 
 @main.command()
@@ -192,7 +200,7 @@ def doctor(session: Session, fix: bool, as_json: bool) -> None:
               help="Queue the invocation and return (follow the function's log for the outcome).")
 @json_option
 @click.pass_obj
-@reports_errors
+@runs_command
 def renew(session: Session, force: bool, names: tuple[str, ...], local: bool, run_async: bool,
           as_json: bool) -> None:
     """Renew certificates that are due (or --force), and print the outcome.
@@ -226,12 +234,14 @@ def renew(session: Session, force: bool, names: tuple[str, ...], local: bool, ru
 @click.option("--local", is_flag=True, help="Run the reconcile code here, with your credentials, not the function.")
 @json_option
 @click.pass_obj
-@reports_errors
+@runs_command
 def reconcile(session: Session, dry_run: bool, local: bool, as_json: bool) -> None:
     """Make the task records match the running tasks (what reconcile_task_dns does every 10 minutes)."""
     config = session.config()
     if local:
-        result = reconcile_locally(config.task_dns(), session.runtime.client, dry_run)
+        # The run's metric lines (Embedded Metric Format, printed) go with its logs, to stderr.
+        with redirect_stdout(sys.stderr):
+            result = reconcile_locally(config.task_dns(), session.runtime.client, dry_run)
     else:
         config.task_dns()  # the same configuration errors as --local, before anything is invoked
         result = invoke(session.runtime.lambda_client(), _deployed(config, RECONCILE_TASK_DNS, "reconcile"),
@@ -245,7 +255,7 @@ def reconcile(session: Session, dry_run: bool, local: bool, as_json: bool) -> No
               metavar="SECONDS", help="Give up after this long (exit 1).")
 @json_option
 @click.pass_obj
-@reports_errors
+@runs_command
 def wait(session: Session, task: str, timeout: float, as_json: bool) -> None:
     """Wait until every name server of the zone answers the task's name with its addresses.
 
@@ -256,13 +266,10 @@ def wait(session: Session, task: str, timeout: float, as_json: bool) -> None:
     no public address).
     """
     config = session.config()
-    try:
-        outcome = wait_for_task(task, config.task_dns(), config.task_dns_environment, session.runtime.client,
-                                session.runtime.clocks.waiter, timeout)
-    except (UnknownName, NoNameServers) as error:
-        raise CannotTell(str(error)) from None
+    outcome = wait_for_task(task, config.task_dns(), config.task_dns_environment, session.runtime.client,
+                            session.runtime.clocks.waiter, timeout)
     if not outcome.ready and not as_json:
-        raise Failed(outcome_text(outcome))  # one line: what each server answered, or why never
+        raise ProblemFound(outcome_text(outcome))  # one line: what each server answered, or why never
     emit(as_json, outcome.as_dict(), outcome_text(outcome))
     if not outcome.ready:
         click.get_current_context().exit(EXIT_PROBLEM)

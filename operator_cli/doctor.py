@@ -1,7 +1,7 @@
 """`doctor`: the set-up mistakes that make a deployment fail silently, one check at a time.
 
 Each group of checks reads what it needs and hands it to pure functions; an AWS error in one
-group becomes a `fail` line naming it, and the other groups still run.
+group becomes an `error` line naming it (could not check), and the other groups still run.
 """
 
 import functools
@@ -19,6 +19,7 @@ from operator_cli.caa import caa_check, lookup_name, relevant_caa
 from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
 from operator_cli.configuration import OperatorConfig
 from operator_cli.deployment_checks import DeploymentReader, deployment_checks, expected_functions
+from operator_cli.errors import check_for_error
 from operator_cli.negative_caching import (
     UnreadableSoa,
     negative_caching_check,
@@ -179,15 +180,5 @@ def _guarded(check: str, subject: str, run: Callable[[], Iterable[Check]]) -> li
     try:
         return list(run())
     except (ClientError, BotoCoreError) as error:
-        return [Check(FAIL, check, subject, f"could not check: {describe_aws_error(error)}")]
-
-
-def describe_aws_error(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        operation = getattr(error, "operation_name", "the request")
-        what = f"{operation}: {details.get('Code', 'error')}: {details.get('Message', '')}".rstrip(": ")
-        if details.get("Code") in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            return f"{what} (these credentials may not; README 'Operating' lists what the command needs)"
-        return what
-    return f"{type(error).__name__}: {error}"
+        # The other groups still run; the exit code comes from errors.py, as for every command.
+        return [check_for_error(check, subject, error)]

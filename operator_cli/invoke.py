@@ -26,13 +26,18 @@ class InvocationFailed(RuntimeError):
     """The function could not be invoked, or raised; the message says which and what came back."""
 
 
+class NotDeployed(LookupError):
+    """The function to invoke does not exist: the command cannot tell what it would have said."""
+
+
 def lambda_invoke_client():
     import boto3
     from botocore.config import Config
 
     # One attempt: a renewal that timed out on our side may still be running, and a second
-    # invoke would only be throttled (reserved concurrency 1) or repeat its work.
-    return boto3.client("lambda", config=Config(read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
+    # invoke would only be throttled (reserved concurrency 1) or repeat its work. A session of its
+    # own, built now: boto3's default session keeps the settings of the first command that used it.
+    return boto3.session.Session().client("lambda", config=Config(read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
                                                 retries={"mode": "standard", "total_max_attempts": 1}))
 
 
@@ -54,7 +59,7 @@ def invoke(lambda_client, function_name: str, payload: dict[str, Any]) -> Any:
             raise InvocationFailed(f"{function_name} is busy (a run is in progress and its reserved concurrency is "
                                    "used up): try again when it ends, or use --async to queue this run") from None
         if code == "ResourceNotFoundException":
-            raise InvocationFailed(f"{function_name} is not deployed (check --stage), or use --local") from None
+            raise NotDeployed(f"{function_name} is not deployed (check --stage and --region), or use --local") from None
         raise
     body = response["Payload"].read().decode(errors="replace")
     result = json.loads(body) if body else None

@@ -350,15 +350,7 @@ def test_without_credentials_exits_2(local_server, monkeypatch, tmp_path, clock)
     assert result.stderr.startswith("Error: no AWS credentials")
 
 
-def test_without_a_region_exits_2(local_server, monkeypatch, tmp_path, runtime):
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-
-    result = run("wait", TASK_ID, runtime=Runtime(client=fresh_clients, clocks=runtime.clocks))
-
-    assert result.exit_code == 2
-    assert result.stderr.startswith("Error: no AWS region")
+# Without a region configured, the region is CLUSTER_ARN's: tests/test_cli_aws_settings.py.
 
 
 # --- which name servers -------------------------------------------------------------------------
