@@ -6,8 +6,8 @@ mistake in the generator (or a hand edit of a policy file) shows up as a violati
 - Allow statements only, with explicit actions (no wildcards, no NotAction/NotResource), each one
   the function needs; resource "*" only for the read actions that cannot be scoped.
 - Every action on the resources it needs: the zone(s), Route53 changes, the cluster's tasks,
-  /<WORKSPACE>/LETSENCRYPT_* parameters, <bucket>/<prefix>* objects, the configured topics, the
-  function's own log group.
+  /<WORKSPACE>/LETSENCRYPT_* parameters, <bucket>/<prefix>* objects (and their earlier versions,
+  for renewal), the configured topics, the function's own log group.
 - ChangeResourceRecordSets only under ForAllValues conditions on both the normalized record
   names and the record types: names under DOMAIN_PREFIX and A/AAAA/TXT for the DNS functions,
   exactly the `_acme-challenge.<name>` names of the configured certificates and TXT for renewal.
@@ -337,6 +337,9 @@ def renewal_grants(deployment: FunctionDeployment) -> dict[str, Grant]:
         "s3:GetObject": object_grant,
         "s3:PutObject": object_grant,
         "s3:ListBucket": Grant(one_of(buckets)),
+        # A stored pair left disagreeing is put back from earlier versions of its own objects.
+        "s3:GetObjectVersion": object_grant,
+        "s3:ListBucketVersions": Grant(one_of(buckets)),
         "sns:Publish": Grant(one_of(topics)),
     }
 

@@ -1,6 +1,7 @@
 """Helpers for the certificate tests: the AWS resources a CERTIFICATES item points at, and checks."""
 
 import json
+import re
 from typing import Any
 
 import boto3
@@ -11,7 +12,8 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 
 class CertificateTarget:
-    """A hosted zone, bucket and topics (with SQS queues subscribed, to read the notices)."""
+    """A hosted zone, bucket and topics (with SQS queues subscribed, to read the notices). The bucket
+    is versioned, as the supporting stack makes it."""
 
     def __init__(self, zone_name: str, tag: str):
         self.route53 = boto3.client("route53")
@@ -23,6 +25,7 @@ class CertificateTarget:
             Name=zone_name, CallerReference=f"certs-{tag}")["HostedZone"]["Id"].split("/")[-1]
         self.bucket = f"certs-{tag}"
         self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
         self.success_topic, self.success_queue = self._topic_with_queue(f"certs-ok-{tag}")
         self.failure_topic, self.failure_queue = self._topic_with_queue(f"certs-failed-{tag}")
         self.prefix = f"{zone_name}/"
@@ -82,3 +85,28 @@ def san_names(fullchain_pem: str) -> set[str]:
     leaf = pem_certificates(fullchain_pem)[0]
     return set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                .get_values_for_type(x509.DNSName))
+
+
+def emitted_days_remaining(captured_stdout: str) -> tuple[list[float], dict]:
+    """The CertificateDaysRemaining values of one EMF document (the first printed), and the document."""
+    for line in captured_stdout.splitlines():
+        if '"CertificateDaysRemaining"' in line and '"_aws"' in line:
+            document = json.loads(line)
+            values = document["CertificateDaysRemaining"]
+            return sorted(values if isinstance(values, list) else [values]), document
+    return [], {}
+
+
+def pem_body(pem: str) -> str:
+    """The base64 body of a PEM document's blocks, line breaks removed."""
+    return "".join(line.strip() for line in pem.splitlines() if line.strip() and not line.startswith("-----"))
+
+
+def leaked_fragments(secret_pem: str, text: str, length: int = 40) -> list[str]:
+    """Every run of `length` characters of the secret's base64 body found in text, read as it is and
+    with line breaks (real, or escaped in JSON) and whitespace taken out. A key that reaches a log
+    in pieces, re-wrapped or JSON-escaped, is still found."""
+    body = pem_body(secret_pem)
+    squeezed = re.sub(r"(\\r|\\n|\s)+", "", text)
+    return [body[i:i + length] for i in range(len(body) - length + 1)
+            if body[i:i + length] in text or body[i:i + length] in squeezed]

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chalicelib.certificates.consistency import storage_problems
+from chalicelib.certificates.repair import best_pair, objects_to_rewrite, pairs_in
 from chalicelib.certificates.store import certificate_facts, metadata_document
 
 NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -92,3 +93,76 @@ def test_unreadable_key_is_named_without_repeating_it():
     assert problems == ("key.pem holds no readable private key",
                         "bundle.pem does not start with a readable private key")
     assert not any("U0VDUkVU" in problem for problem in problems)
+
+
+# Putting a matching pair back (chalicelib.certificates.repair): what is chosen, and what is rewritten.
+
+def issued_at(start, names=("t.example.com",), serial=1, days=90):
+    """A key and a self-signed certificate valid from `start` for `days`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(serial).not_valid_before(start).not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def bundle_of(key_pem, cert_pem) -> bytes:
+    return (key_pem.rstrip("\n") + "\n" + cert_pem).encode()
+
+
+NOW = NOT_BEFORE + timedelta(days=10)
+
+
+def test_pairs_are_found_in_bundles_and_across_key_and_certificate_objects():
+    old_key, old_cert = issue(serial=1)
+    new_key, new_cert = issue(serial=2)
+
+    pairs = pairs_in(keys=[("key.pem", new_key.encode())], chains=[("cert.pem", old_cert.encode())],
+                     bundles=[("bundle.pem", bundle_of(old_key, old_cert)), ("damaged", b"not a bundle")])
+
+    assert [(p.source, p.facts.serial) for p in pairs] == [("bundle.pem", "1")]
+    (across,) = pairs_in(keys=[("key.pem", old_key.encode()), ("key.pem version 2", new_key.encode())],
+                         chains=[("cert.pem", new_cert.encode())], bundles=[])
+    assert (across.source, across.facts.serial) == ("key.pem version 2 and cert.pem", "2")
+
+
+def test_the_newest_unexpired_pair_with_the_configured_names_is_put_back():
+    older = pairs_in([], [], [("older", bundle_of(*issued_at(NOT_BEFORE, serial=1)))])
+    newer = pairs_in([], [], [("newer", bundle_of(*issued_at(NOT_BEFORE + timedelta(days=5), serial=2)))])
+    expired = pairs_in([], [], [("expired", bundle_of(*issued_at(NOT_BEFORE - timedelta(days=1), days=5)))])
+    other_names = pairs_in([], [], [("other", bundle_of(*issued_at(NOT_BEFORE + timedelta(days=9),
+                                                                  names=("o.example.com",))))])
+
+    assert best_pair(older + newer + expired, ["t.example.com"], NOW).source == "newer"
+    assert best_pair(other_names + older, ["t.example.com"], NOW).source == "older"
+    assert best_pair(other_names, ["t.example.com"], NOW).source == "other"  # better than a broken pair
+    assert best_pair(expired, ["t.example.com"], NOW) is None
+    assert best_pair(older + older, ["t.example.com"], NOW) is older[0]  # of equals, the first found
+
+
+def test_only_the_objects_that_do_not_hold_the_pair_are_rewritten():
+    old_key, old_cert = issue(serial=1)
+    new_key, _new_cert = issue(serial=2)
+    (pair,) = pairs_in([], [], [("bundle.pem", bundle_of(old_key, old_cert))])
+    fullchain, _key, bundle, metadata, _facts = stored(old_key, old_cert)
+    current = {"cert.pem": fullchain.encode(), "key.pem": new_key.encode(), "bundle.pem": bundle,
+               "metadata.json": metadata}
+
+    assert objects_to_rewrite(pair, current) == ("key.pem",)
+    assert objects_to_rewrite(pair, {**current, "metadata.json": None, "bundle.pem": b"x"}) == (
+        "key.pem", "bundle.pem", "metadata.json")
+    assert objects_to_rewrite(pair, {"cert.pem": None, "key.pem": None, "bundle.pem": None, "metadata.json": None}) \
+        == ("key.pem", "cert.pem", "bundle.pem", "metadata.json")
+
+
+def test_a_pair_never_shows_its_key():
+    key, cert = issue()
+    (pair,) = pairs_in([], [], [("bundle.pem", bundle_of(key, cert))])
+    body = "".join(key.splitlines()[1:-1])
+    assert body[:40] not in repr(pair) and body[:40] not in str(pair)

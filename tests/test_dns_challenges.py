@@ -1,9 +1,21 @@
-"""Challenge TXT decisions and the bounded INSYNC wait, without a real zone."""
+"""Challenge TXT decisions, the journal of values written, and the bounded INSYNC wait, without a real zone."""
+
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from chalicelib.certificates.challenge_journal import (
+    ChallengeValue,
+    JournalUnreadable,
+    abandoned,
+    journal_document,
+    parse_journal,
+    values_by_zone,
+    with_values,
+    without_values,
+)
 from chalicelib.certificates.challenges import (
     Route53Challenges,
     plan_txt,
@@ -11,6 +23,7 @@ from chalicelib.certificates.challenges import (
     txt_after_removing,
     txt_swap,
 )
+from chalicelib.certificates.renewal import OUTSIDE_LAMBDA_RUN, Clocks, within_lambda_time
 from chalicelib.shared.route53 import Route53Zone, change_to_route53, from_route53
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
 from tests.helpers import FakeClock
@@ -92,3 +105,48 @@ def test_wait_is_bounded_and_reports_the_last_status():
         Route53Challenges(Route53Zone(client, "Z1"), waiter, interval_seconds=5).publish(
             {"_acme-challenge.t.example.com": ["abc"]})
     assert clock.now == 10
+
+
+# The challenge journal (chalicelib.certificates.challenge_journal): what the next run removes.
+
+T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def value(v, name=NAME, zone="Z1", until=T0):
+    return ChallengeValue(zone, name, v, until)
+
+
+def test_a_journal_reads_back_what_was_written_and_refuses_anything_else():
+    values = (value("abc"), value("def", name="_acme-challenge.u.example.com", zone="Z2"))
+    assert parse_journal(journal_document(values).encode()) == values
+    assert parse_journal(None) == ()
+    for unreadable in (b"not json", b'{"challenges": [{"value": "abc"}]}', b"[]"):
+        with pytest.raises(JournalUnreadable):
+            parse_journal(unreadable)
+
+
+def test_values_are_recorded_once_and_forgotten_exactly():
+    recorded = with_values([value("abc")], [value("abc", until=T0 + timedelta(minutes=15)), value("def")])
+    assert recorded == (value("abc", until=T0 + timedelta(minutes=15)), value("def"))
+    # Forgetting compares zone, name and value: the same value elsewhere stays.
+    assert without_values(recorded + (value("abc", zone="Z2"),), [value("abc")]) == (
+        value("def"), value("abc", zone="Z2"))
+
+
+def test_only_values_whose_run_has_ended_are_abandoned():
+    running, ended = value("abc", until=T0 + timedelta(seconds=1)), value("def", until=T0)
+    assert abandoned([running, ended], T0) == (ended,)
+    assert values_by_zone([ended, value("ghi", zone="Z2"), value("jkl")]) == {
+        "Z1": {NAME: ["def", "jkl"]}, "Z2": {NAME: ["ghi"]}}
+
+
+def test_a_run_ends_by_lambdas_timeout_or_within_the_hour_outside_lambda():
+    monotonic = 1000.0
+    clocks = Clocks(now=lambda: T0, monotonic=lambda: monotonic)
+    assert clocks.run_ends_by() == T0 + OUTSIDE_LAMBDA_RUN
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 300_000
+
+    assert within_lambda_time(clocks, Context()).run_ends_by() == T0 + timedelta(seconds=300)

@@ -307,6 +307,10 @@ def test_renewal_policy_covers_every_configured_certificate_and_nothing_else():
     }
     assert statement(policy, "ReadWriteCertificates")["Resource"] == [
         "arn:aws:s3:::certs-a/a/*", "arn:aws:s3:::certs-b/*"]
+    assert statement(policy, "ReadEarlierCertificateVersions")["Resource"] == [
+        "arn:aws:s3:::certs-a/a/*", "arn:aws:s3:::certs-b/*"]
+    assert statement(policy, "ListEarlierCertificateVersions")["Resource"] == [
+        "arn:aws:s3:::certs-a", "arn:aws:s3:::certs-b"]
     assert statement(policy, "ReadWriteAcmeAccount")["Resource"] == [
         "arn:aws:ssm:us-east-1:444455556666:parameter/acme-ws/LETSENCRYPT_ACCOUNT_KEY",
         "arn:aws:ssm:us-east-1:444455556666:parameter/acme-ws/LETSENCRYPT_ACCOUNT_URL"]
@@ -409,6 +413,15 @@ OVER_BROAD = {
                               lambda p: statement(p, "ReadWriteCertificates")["Action"].append("s3:DeleteObject")),
     "listing every bucket": ("renew_certificates", "TellMissingCertificatesFromDenied",
                              lambda p: statement(p, "TellMissingCertificatesFromDenied").update(Resource="*")),
+    "earlier versions of the whole bucket": ("renew_certificates", "ReadEarlierCertificateVersions",
+                                             lambda p: statement(p, "ReadEarlierCertificateVersions").update(
+                                                 Resource="arn:aws:s3:::task-subdomains-certs-prod/*")),
+    "versions of every bucket": ("renew_certificates", "ListEarlierCertificateVersions",
+                                 lambda p: statement(p, "ListEarlierCertificateVersions").update(
+                                     Resource="arn:aws:s3:::*")),
+    "earlier certificate versions for a DNS function": (
+        "reconcile_task_dns", "Extra",
+        lambda p: add(p, Action="s3:GetObjectVersion", Resource="arn:aws:s3:::task-subdomains-certs-prod/*")),
     "every parameter of the workspace": (
         "renew_certificates", "ReadWriteAcmeAccount",
         lambda p: statement(p, "ReadWriteAcmeAccount").update(

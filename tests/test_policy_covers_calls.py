@@ -30,7 +30,10 @@ from tests.helpers import load_app
 POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
 SERVICES = ("ecs", "ec2", "route53", "s3", "ssm", "sns", "sqs", "events")
 # Operations whose IAM action has another name.
-IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
+IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+                 "s3:ListObjectVersions": "s3:ListBucketVersions"}
+# Operations whose IAM action depends on a parameter: (action, parameter) -> the action it then needs.
+IAM_ACTION_WITH = {("s3:GetObject", "VersionId"): "s3:GetObjectVersion"}
 
 
 def allowed_actions(function: str, stage: str = "dev") -> set[str]:
@@ -72,15 +75,17 @@ def iam_actions_called(app_module):
     """IAM actions (service:Operation) of every call the app's clients make from now on."""
     called: set[str] = set()
 
-    def record(model, **_):
+    def record(params, model, **_):
         action = f"{model.service_model.signing_name}:{model.name}"
+        action = next((needed for (plain, parameter), needed in IAM_ACTION_WITH.items()
+                       if action == plain and params.get(parameter)), action)
         called.add(IAM_ACTION_OF.get(action, action))
 
     for service in SERVICES:
-        client(service).meta.events.register("before-call", record)
+        client(service).meta.events.register("before-parameter-build", record)
     yield called
     for service in SERVICES:
-        client(service).meta.events.unregister("before-call", record)
+        client(service).meta.events.unregister("before-parameter-build", record)
 
 
 def test_update_task_dns_policy_allows_its_calls(cluster, app_module, iam_actions_called):
@@ -104,11 +109,16 @@ def test_reconcile_task_dns_policy_allows_its_calls(cluster, app_module, iam_act
 
 def test_renew_certificates_policy_allows_its_calls(certificate_target, fast_clocks, iam_actions_called):
     prefix = "eu-west-2.browser.example.com"
-    certificate_target("policy", [f"*.{prefix}", prefix])
+    target = certificate_target("policy", [f"*.{prefix}", prefix])
     renew_certificates({}, fast_clocks)  # issues: SSM, Route53 challenges, S3, SNS
     renew_certificates({}, fast_clocks)  # not due: reads only
+    # A broken pair with no match among the current objects: put back from earlier versions.
+    target.s3.put_object(Bucket=target.bucket, Key=target.prefix + "key.pem", Body=b"replaced")
+    target.s3.put_object(Bucket=target.bucket, Key=target.prefix + "bundle.pem", Body=b"replaced")
+    assert renew_certificates({}, fast_clocks)[f"*.{prefix}, {prefix}"]["outcome"] == "repaired"
 
-    assert {"ssm:PutParameter", "route53:GetChange", "s3:PutObject", "sns:Publish"} <= iam_actions_called
+    assert {"ssm:PutParameter", "route53:GetChange", "s3:PutObject", "sns:Publish",
+            "s3:ListBucketVersions", "s3:GetObjectVersion"} <= iam_actions_called
     assert iam_actions_called <= allowed_actions("renew_certificates")
 
 

@@ -72,6 +72,10 @@ class Route53Challenges:
         self._waiter = waiter
         self._interval_seconds = interval_seconds
 
+    @property
+    def zone_id(self) -> str:
+        return self._zone.zone_id
+
     def publish(self, values_by_name: Mapping[str, Iterable[str]]) -> None:
         change_ids = [self._swap(name, lambda existing, ours=list(values): txt_after_adding(existing, ours))
                       for name, values in values_by_name.items()]

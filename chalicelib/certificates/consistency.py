@@ -4,7 +4,8 @@ Tasks load either bundle.pem, or cert.pem and key.pem, and the next run decides 
 metadata.json and cert.pem. The four are written one after another, so a run that fails
 halfway, or two runs that overlap, can leave key.pem of one certificate beside cert.pem of
 another: every TLS handshake of a task that loads them then fails (KEY_VALUES_MISMATCH). A run
-that finds any mismatch treats the certificate as not stored and issues anew.
+that finds any mismatch puts a matching pair back (repair.py) or, when there is none, issues anew;
+until then the metric reports 0 days for a pair tasks cannot use (`pair_problems`).
 
 Key material is secret: every problem is a fixed sentence that names the object and never
 repeats what was read, whatever the object holds.
@@ -33,42 +34,48 @@ def storage_problems(fullchain_pem: str, private_key_pem: bytes | None, bundle_p
 
     `facts` are cert.pem's own (the caller has parsed it already).
     """
-    chain = _certificates(fullchain_pem.encode())
+    return pair_problems(fullchain_pem, private_key_pem, bundle_pem) + tuple(metadata_problems(metadata, facts))
+
+
+def pair_problems(fullchain_pem: str, private_key_pem: bytes | None, bundle_pem: bytes | None) -> tuple[str, ...]:
+    """What keeps a task from loading a matching key and chain: key.pem or bundle.pem against cert.pem.
+
+    metadata.json is not among them: tasks never read it.
+    """
+    chain = chain_of(fullchain_pem.encode())
     if not chain:
         # The leaf parsed (the caller read its facts) but a later block did not.
         return (f"{CERT_KEY} holds an unreadable certificate chain",)
-    leaf_public_key = _public_bytes(chain[0].public_key())
-    problems = []
+    return tuple(key_problems(private_key_pem, chain) + bundle_problems(bundle_pem, chain))
 
-    key = _private_key(private_key_pem)
+
+def key_problems(private_key_pem: bytes | None, chain: list[x509.Certificate]) -> list[str]:
     if private_key_pem is None:
-        problems.append(f"{PRIVATE_KEY_KEY} is missing")
-    elif key is None:
-        problems.append(f"{PRIVATE_KEY_KEY} holds no readable private key")
-    elif _public_bytes(key.public_key()) != leaf_public_key:
-        problems.append(f"{PRIVATE_KEY_KEY} does not belong to the certificate in {CERT_KEY}")
-
-    problems += _bundle_problems(bundle_pem, chain, leaf_public_key)
-    problems += _metadata_problems(metadata, facts)
-    return tuple(problems)
+        return [f"{PRIVATE_KEY_KEY} is missing"]
+    key = _private_key(private_key_pem)
+    if key is None:
+        return [f"{PRIVATE_KEY_KEY} holds no readable private key"]
+    if _public_bytes(key.public_key()) != _public_bytes(chain[0].public_key()):
+        return [f"{PRIVATE_KEY_KEY} does not belong to the certificate in {CERT_KEY}"]
+    return []
 
 
-def _bundle_problems(bundle_pem: bytes | None, chain: list[x509.Certificate], leaf_public_key: bytes) -> list[str]:
+def bundle_problems(bundle_pem: bytes | None, chain: list[x509.Certificate]) -> list[str]:
     if bundle_pem is None:
         return [f"{BUNDLE_KEY} is missing"]
-    blocks = [match.group(0) for match in _PEM_BLOCK.finditer(bundle_pem)]
-    key = _private_key(blocks[0]) if blocks else None
+    key_pem, bundled_chain = bundle_parts(bundle_pem)
+    key = _private_key(key_pem)
     if key is None:
         return [f"{BUNDLE_KEY} does not start with a readable private key"]
     problems = []
-    if _certificates(b"\n".join(blocks[1:])) != chain:
+    if bundled_chain != chain:
         problems.append(f"{BUNDLE_KEY} holds another certificate chain than {CERT_KEY}")
-    if _public_bytes(key.public_key()) != leaf_public_key:
+    if _public_bytes(key.public_key()) != _public_bytes(chain[0].public_key()):
         problems.append(f"the private key in {BUNDLE_KEY} does not belong to the certificate in {CERT_KEY}")
     return problems
 
 
-def _metadata_problems(metadata: bytes | None, facts: CertificateFacts) -> list[str]:
+def metadata_problems(metadata: bytes | None, facts: CertificateFacts) -> list[str]:
     if metadata is None:
         return [f"{METADATA_KEY} is missing"]
     try:
@@ -83,6 +90,29 @@ def _metadata_problems(metadata: bytes | None, facts: CertificateFacts) -> list[
     return []
 
 
+def bundle_parts(bundle_pem: bytes) -> tuple[bytes | None, list[x509.Certificate]]:
+    """bundle.pem's first PEM block (the private key, as written) and the chain after it."""
+    blocks = [match.group(0) for match in _PEM_BLOCK.finditer(bundle_pem)]
+    if not blocks:
+        return None, []
+    return blocks[0], chain_of(b"\n".join(blocks[1:]))
+
+
+def chain_of(pem: bytes) -> list[x509.Certificate]:
+    """The certificates of a PEM chain, leaf first; empty when any block is unreadable."""
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+
+
+def belongs_to(private_key_pem: bytes | None, chain: list[x509.Certificate]) -> bool:
+    """Does this private key belong to the chain's leaf? False for anything unreadable."""
+    key = _private_key(private_key_pem)
+    return bool(chain) and key is not None and \
+        _public_bytes(key.public_key()) == _public_bytes(chain[0].public_key())
+
+
 def _private_key(pem: bytes | None):
     if pem is None:
         return None
@@ -91,13 +121,6 @@ def _private_key(pem: bytes | None):
     except (ValueError, TypeError):
         # The library's message could quote the input; the caller reports a fixed sentence.
         return None
-
-
-def _certificates(pem: bytes) -> list[x509.Certificate]:
-    try:
-        return x509.load_pem_x509_certificates(pem)
-    except ValueError:
-        return []
 
 
 def _public_bytes(public_key) -> bytes:

@@ -5,15 +5,15 @@ bundle requests is given (REQUESTS_CA_BUNDLE), so a local Pebble needs no specia
 Polling uses the injected sleep and clock, never the library's fixed one-second sleeps.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import josepy as jose
 from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.certificates.challenges import Route53Challenges
 from chalicelib.certificates.settings import CertificateSpec
 from chalicelib.shared.logs import logger
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
@@ -29,8 +29,19 @@ class IssuanceError(RuntimeError):
 
 @dataclass(frozen=True)
 class IssuedCertificate:
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)
     fullchain_pem: str
+    # Challenge names whose values could not be removed: the next run removes them (the journal
+    # of RecordedChallenges names them), but this run must not report a clean success.
+    challenges_left: tuple[str, ...] = ()
+
+
+class Challenges(Protocol):
+    """Where DNS-01 values go: Route53Challenges, or RecordedChallenges around it."""
+
+    def publish(self, values_by_name: dict[str, list[str]]) -> None: ...
+
+    def remove(self, values_by_name: dict[str, list[str]]) -> None: ...
 
 
 def new_private_key_pem() -> str:
@@ -112,7 +123,7 @@ class AcmeIssuer:
         suggested, _next_check = self._client.renewal_time(fullchain_pem.encode())
         return suggested
 
-    def issue(self, spec: CertificateSpec, dns: Route53Challenges) -> IssuedCertificate:
+    def issue(self, spec: CertificateSpec, dns: Challenges) -> IssuedCertificate:
         private_key_pem = new_private_key_pem()
         csr_pem = crypto_util.make_csr(private_key_pem.encode(), list(spec.domains))
         order = self._client.new_order(csr_pem, profile=spec.profile)
@@ -127,6 +138,7 @@ class AcmeIssuer:
             name = challenge.chall.validation_domain_name(authz.body.identifier.value)
             values_by_name.setdefault(name, []).append(challenge.chall.validation(self._key))
 
+        left: tuple[str, ...] = ()
         try:
             if values_by_name:
                 dns.publish(values_by_name)
@@ -139,9 +151,9 @@ class AcmeIssuer:
             fullchain = self._finalize(order)
         finally:
             if values_by_name:
-                _clean_up(dns, values_by_name)
+                left = _clean_up(dns, values_by_name)
         logger.info("Certificate issued", domains=list(spec.domains))
-        return IssuedCertificate(private_key_pem=private_key_pem, fullchain_pem=fullchain)
+        return IssuedCertificate(private_key_pem=private_key_pem, fullchain_pem=fullchain, challenges_left=left)
 
     @staticmethod
     def _dns01(authz: messages.AuthorizationResource) -> messages.ChallengeBody:
@@ -198,11 +210,15 @@ def _authorized_name(authz: messages.AuthorizationResource) -> str:
     return ("*." if authz.body.wildcard else "") + authz.body.identifier.value
 
 
-def _clean_up(dns: Route53Challenges, values_by_name: dict[str, list[str]]) -> None:
-    # Best effort: a cleanup failure is logged and never hides the error that got us here.
+def _clean_up(dns: Challenges, values_by_name: dict[str, list[str]]) -> tuple[str, ...]:
+    """The names whose values are still there. A cleanup failure is logged and never hides the
+    error that got us here, nor fails an issuance that succeeded: the values stay in the
+    challenge journal, and the next run removes them."""
     try:
         dns.remove(values_by_name)
         logger.info("Challenge records removed", names=sorted(values_by_name))
+        return ()
     except Exception as error:  # noqa: BLE001 - whatever it is, the original outcome must win
-        logger.error("Could not remove challenge records; the next run will overwrite them",
-                     names=sorted(values_by_name), error=repr(error))
+        logger.warning("Could not remove challenge records; the next run removes them",
+                       names=sorted(values_by_name), error=f"{type(error).__name__}: {error}")
+        return tuple(sorted(values_by_name))

@@ -2,8 +2,9 @@
 
 Contract with infra/ (the expiry alarm): namespace TaskSubdomains, metric CertificateDaysRemaining,
 dimensions service=task-subdomains and FunctionName=<the renewal function's name>, one value per
-configured certificate per run: the days left on the certificate now stored (0 when none could
-be issued). The alarm fires on Minimum < 14, and on missing data, which means the renewal
+configured certificate per run: the days left on the certificate now stored, 0 when none could
+be issued or when a task would load a key that does not belong to it (a broken pair no run could
+repair yet). The alarm fires on Minimum < 14, and on missing data, which means the renewal
 function stopped running.
 
 FunctionName tells the stages apart: dev and prod run in one account, and with the service

@@ -8,17 +8,19 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.certificates.account import AcmeAccountStore
+from chalicelib.certificates.challenge_journal import ChallengeJournal, RecordedChallenges, remove_abandoned
 from chalicelib.certificates.challenges import Route53Challenges
 from chalicelib.certificates.issuer import AcmeIssuer, new_private_key_pem
 from chalicelib.certificates.metrics import CertificateMetrics
 from chalicelib.certificates.notifications import Notifier
 from chalicelib.certificates.policy import renewal_decision
+from chalicelib.certificates.repair import repair_stored
 from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
-from chalicelib.certificates.store import CertificateStore
+from chalicelib.certificates.store import CertificateStore, StoredCertificate
 from chalicelib.shared.aws_clients import client
 from chalicelib.shared.logs import logger
 from chalicelib.shared.route53 import Route53Zone
@@ -46,9 +48,17 @@ class Clocks:
     def waiter(self) -> Waiter:
         return Waiter(sleep=self.sleep, clock=self.monotonic, stop_by=self.stop_by)
 
+    def run_ends_by(self) -> datetime:
+        """Wall-clock time after which this run cannot be running any more: Lambda's timeout, or,
+        outside Lambda (`renew --local`), an hour, longer than every bounded wait of a run."""
+        if math.isinf(self.stop_by):
+            return self.now() + OUTSIDE_LAMBDA_RUN
+        return self.now() + timedelta(seconds=self.stop_by + WRAP_UP_SECONDS - self.monotonic())
+
 
 # Time kept back from Lambda's timeout for cleanup, notices and the metric.
 WRAP_UP_SECONDS = 60.0
+OUTSIDE_LAMBDA_RUN = timedelta(hours=1)
 
 
 def within_lambda_time(clocks: Clocks, context: Any) -> Clocks:
@@ -91,6 +101,7 @@ class RenewalAdapters:
     notifier: Notifier
     accounts: AcmeAccountStore
     zone: Callable[[str], Route53Zone]  # zone id -> the zone its challenge records go to
+    journal: Callable[[CertificateSpec], ChallengeJournal]  # the challenge values it wrote and has not removed
 
     @classmethod
     def from_clients(cls, settings: RenewalSettings) -> "RenewalAdapters":
@@ -100,6 +111,7 @@ class RenewalAdapters:
             accounts=AcmeAccountStore(client("ssm"), settings.account_key_parameter,
                                       settings.account_url_parameter),
             zone=lambda zone_id: Route53Zone(client("route53"), zone_id),
+            journal=lambda spec: ChallengeJournal(client("s3"), spec),
         )
 
 
@@ -113,6 +125,8 @@ class CertificateRenewal:
         self._notifier = adapters.notifier
         self._accounts = adapters.accounts
         self._zone = adapters.zone
+        self._journal = adapters.journal
+        self._unrepairable: set[str] = set()  # labels whose repair found no pair or failed in this run
         self._new_account_key = new_account_key
         self._issuer: AcmeIssuer | None = None
         self._registered = False
@@ -130,14 +144,24 @@ class CertificateRenewal:
                 self._notifier.failure(spec, error)
                 results[spec.label] = {"outcome": "failed", "error": f"{type(error).__name__}: {error}"}
                 failed.append(spec.label)
-                self._metrics.days_remaining(self._days_left_after_failure(spec))
+                self._metrics.days_remaining(self._days_served_after_failure(spec))
         self._metrics.flush()
         if failed:
             raise RenewalFailed(f"renewal failed for: {'; '.join(failed)}")
         return results
 
     def _renew_if_due(self, spec: CertificateSpec, force: bool) -> dict[str, Any]:
+        leftovers = self._remove_abandoned_challenges(spec)
+        result = self._renew_stored_if_due(spec, force)
+        if leftovers or result.get("challenges_left"):
+            result["challenges_left"] = sorted({*leftovers, *result.get("challenges_left", ())})
+        return result
+
+    def _renew_stored_if_due(self, spec: CertificateSpec, force: bool) -> dict[str, Any]:
         stored = self._store.load(spec)
+        repaired_from = None
+        if stored is not None and stored.problems:
+            stored, repaired_from = self._repaired(spec, stored)
         ari_time = None
         if stored is not None and stored.complete and not force:
             ari_time = self._ari_renewal_time(stored.fullchain_pem)
@@ -149,31 +173,75 @@ class CertificateRenewal:
             logger.info("Certificate not due", domains=list(spec.domains), reason=decision.reason,
                         renew_at=renew_at)
             self._metrics.days_remaining(self._days_until(stored.facts.not_after))
-            return {"outcome": "not-due", "renew_at": renew_at}
-        if stored is not None and stored.problems:
-            logger.warning("Stored certificate objects do not match; issuing anew", domains=list(spec.domains),
-                           bucket=spec.bucket, prefix=spec.prefix, problems=list(stored.problems))
+            if repaired_from is None:
+                return {"outcome": "not-due", "renew_at": renew_at}
+            return {"outcome": "repaired", "repaired_from": repaired_from, "serial": stored.facts.serial,
+                    "not_after": stored.facts.not_after.isoformat(), "renew_at": renew_at}
         logger.info("Certificate due", domains=list(spec.domains), reason=decision.reason)
 
-        dns = Route53Challenges(self._zone(spec.zone_id), self._clocks.waiter, self._clocks.dns_interval_seconds)
+        dns = RecordedChallenges(
+            Route53Challenges(self._zone(spec.zone_id), self._clocks.waiter, self._clocks.dns_interval_seconds),
+            self._journal(spec), until=self._clocks.run_ends_by())
         issued = self._registered_acme().issue(spec, dns)
         facts = self._store.save(spec, issued.private_key_pem, issued.fullchain_pem, self._clocks.now())
         logger.info("Certificate stored", domains=list(spec.domains), bucket=spec.bucket,
                     prefix=spec.prefix, serial=facts.serial, not_after=facts.not_after.isoformat())
         self._metrics.days_remaining(self._days_until(facts.not_after))
-        self._notifier.success(spec, facts)
-        return {"outcome": "issued", "serial": facts.serial, "not_after": facts.not_after.isoformat()}
+        self._notifier.success(spec, facts, challenges_left=issued.challenges_left)
+        result = {"outcome": "issued", "serial": facts.serial, "not_after": facts.not_after.isoformat()}
+        if issued.challenges_left:
+            result["challenges_left"] = list(issued.challenges_left)
+        return result
+
+    def _repaired(self, spec: CertificateSpec, stored: StoredCertificate) -> tuple[StoredCertificate, str | None]:
+        """A matching pair written back without the CA when one exists (chalicelib.certificates.repair);
+        else what was stored, and the decision issues anew."""
+        where = {"domains": list(spec.domains), "bucket": spec.bucket, "prefix": spec.prefix}
+        logger.warning("Stored certificate objects do not match", problems=list(stored.problems), **where)
+        try:
+            repaired = repair_stored(self._store, spec, self._clocks.now())
+        except Exception as error:  # noqa: BLE001 - a failed repair leaves things as they were; issuing still can
+            logger.warning("Could not put a matching pair back; issuing anew",
+                           error=f"{type(error).__name__}: {error}", **where)
+            self._unrepairable.add(spec.label)
+            return stored, None
+        if repaired is None:
+            self._unrepairable.add(spec.label)
+            logger.warning("No matching key and certificate stored, nor in earlier versions; issuing anew", **where)
+            return stored, None
+        logger.warning("Stored certificate objects repaired", repaired_from=repaired.source,
+                       rewritten=list(repaired.rewritten), serial=repaired.stored.facts.serial, **where)
+        return repaired.stored, repaired.source
+
+    def _remove_abandoned_challenges(self, spec: CertificateSpec) -> tuple[str, ...]:
+        """Challenge values an earlier run recorded and did not remove (it died, or its cleanup
+        failed) go now, whether or not anything is due; the names still left when that fails."""
+        def challenges_in(zone_id: str) -> Route53Challenges:
+            return Route53Challenges(self._zone(zone_id), self._clocks.waiter, self._clocks.dns_interval_seconds)
+
+        try:
+            return remove_abandoned(self._journal(spec), challenges_in, self._clocks.now()).left
+        except Exception as error:  # noqa: BLE001 - leftovers never fail a certificate; the next run tries again
+            logger.warning("Could not read the challenge journal; the next run tries again",
+                           bucket=spec.bucket, prefix=spec.prefix, error=f"{type(error).__name__}: {error}")
+            return ()
 
     def _days_until(self, moment: datetime) -> float:
         return (moment - self._clocks.now()).total_seconds() / 86400
 
-    def _days_left_after_failure(self, spec: CertificateSpec) -> float:
-        # What tasks are still serving: the stored certificate, or nothing at all (0 days).
+    def _days_served_after_failure(self, spec: CertificateSpec) -> float:
+        """What tasks get now: the stored certificate's days, after putting a matching pair back
+        if the failure left the objects disagreeing; 0 when nothing is stored, or when a task
+        would load a key that does not belong to its certificate, so the expiry alarm fires."""
         try:
             stored = self._store.load(spec)
+            if stored is not None and stored.problems and spec.label not in self._unrepairable:
+                stored, _source = self._repaired(spec, stored)
         except Exception:  # noqa: BLE001 - the failure is already being reported
             return 0.0
-        return max(0.0, self._days_until(stored.facts.not_after)) if stored else 0.0
+        if stored is None or not stored.pair_matches:
+            return 0.0
+        return max(0.0, self._days_until(stored.facts.not_after))
 
     def _ari_renewal_time(self, fullchain_pem: str) -> datetime | None:
         # A certificate that is not due must not fail because the CA, its renewal information or
