@@ -53,7 +53,7 @@ class StageQueue:
     variable: str
     chalice_reads_it: str  # to decide what, when it deploys the stage
     output: str  # the supporting stack's output that names it
-    readme: str  # the README section that explains it
+    readme: str  # the section of docs/deploying.md that explains it
     off: str  # what removing the variable does
     fifo: str  # why a FIFO queue will not do
 
@@ -62,7 +62,7 @@ TASK_EVENTS_QUEUE = StageQueue(
     variable=TASK_EVENTS_QUEUE_VARIABLE,
     chalice_reads_it="which function receives task events",
     output="TaskEventsQueueArn",
-    readme="Buffered mode",
+    readme="Buffered mode (large clusters)",
     off="per-event mode",
     fifo="buffered mode needs a standard queue (Lambda takes at most 10 messages a batch from a FIFO queue)")
 HOSTNAME_EVENTS_QUEUE = StageQueue(
@@ -238,7 +238,7 @@ def stage_queue_arn(config: Mapping, stage: str, queue: StageQueue) -> str:
 
 def require_queue_of_the_cluster(stage: str, queue: StageQueue, queue_arn: str, cluster: Location) -> None:
     setting = f"stage {stage!r}: {queue.variable}={queue_arn!r}"
-    how = (f"set it to the {queue.output} output of the supporting stack (README \"{queue.readme}\"), "
+    how = (f"set it to the {queue.output} output of the supporting stack (docs/deploying.md \"{queue.readme}\"), "
            f"or remove it for {queue.off}")
     match = _QUEUE_ARN.fullmatch(queue_arn)
     if match is not None and match["name"].endswith(".fifo"):

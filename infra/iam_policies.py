@@ -29,7 +29,7 @@ from infra.deployments import (
 POLICY_VERSION = "2012-10-17"
 RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 RECORD_TYPES_KEY = "route53:ChangeResourceRecordSetsRecordTypes"
-# A, AAAA at a task's name and the TXT ownership marker beside them (README "Record and ownership").
+# A, AAAA at a task's name and the TXT ownership marker beside them (docs/internals.md "Record and ownership format").
 TASK_RECORD_TYPES = ("A", "AAAA", "TXT")
 CHALLENGE_RECORD_TYPES = ("TXT",)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")

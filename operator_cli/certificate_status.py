@@ -17,7 +17,7 @@ from chalicelib.certificates.settings import CertificateSpec
 from chalicelib.certificates.store import CertificateStore, StoredCertificate
 from chalicelib.shared.aws_clients import error_code
 
-# The expiry alarm's threshold (README "Operating"): below it, someone has to act.
+# The expiry alarm's threshold (README "Operate"): below it, someone has to act.
 EXPIRY_ATTENTION = timedelta(days=14)
 # States that make `status` exit 1: tasks are (or will soon be) without a usable certificate.
 ATTENTION_STATES = frozenset({"missing", "unusable", "expired", "expiring"})

@@ -79,7 +79,7 @@ def describe_aws_error(error: ClientError | BotoCoreError) -> str:
     operation = getattr(error, "operation_name", "the request")
     what = f"{operation}: {code}: {details.get('Message', '')}".rstrip(": ")
     if code in ACCESS_DENIED_CODES:
-        return f"access denied: {what} (these credentials may not; README 'Operating' lists what the command needs)"
+        return f"access denied: {what} (these credentials may not; docs/operating.md lists what the command needs)"
     if code in REFUSED_CREDENTIAL_CODES:
         return f"AWS refused the credentials: {what} (expired or not of this account? renew them)"
     return f"AWS refused: {what}"

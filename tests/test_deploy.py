@@ -166,7 +166,7 @@ def per_event_deployment(emulated_aws, tmp_path_factory, request):
 def buffered_project(emulated_aws, tmp_path_factory, request):
     """The copy, in buffered mode, deployed."""
     emulated_aws.reset()
-    # The supporting stack creates the queue first (README "Buffered mode"); Lambda refuses an
+    # The supporting stack creates the queue first (docs/deploying.md "Buffered mode"); Lambda refuses an
     # event source mapping on a queue that does not exist, or whose visibility timeout is
     # shorter than the function's timeout.
     queue = load_base_template()["Resources"]["TaskEvents"]["Properties"]
@@ -190,7 +190,7 @@ def buffered_project(emulated_aws, tmp_path_factory, request):
 def hostnames_project(emulated_aws, tmp_path_factory, request):
     """The copy, with hostname events (per-event mode), deployed."""
     emulated_aws.reset()
-    # The supporting stack creates the queue first (README "Hostname events").
+    # The supporting stack creates the queue first (docs/deploying.md "Hostname events").
     queue = load_base_template()["Resources"]["HostnameEvents"]["Properties"]
     boto3.client("sqs").create_queue(QueueName=HOSTNAME_QUEUE_NAME, Attributes={
         "VisibilityTimeout": str(queue["VisibilityTimeout"]),
@@ -292,7 +292,7 @@ class TestBufferedMode:
         (mapping,) = lambda_.list_event_source_mappings()["EventSourceMappings"]
 
         assert (mapping["EventSourceArn"], mapping["FunctionArn"]) == (QUEUE_ARN, function_arn)
-        # README "Buffered mode": up to 10,000 messages (6 MB, about 2,000 events) gathered for
+        # docs/deploying.md "Buffered mode": up to 10,000 messages (6 MB, about 2,000 events) gathered for
         # up to 2 s, at most 2 invocations at a time (the lowest maximum concurrency SQS allows).
         assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (10_000, 2)
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}

@@ -447,7 +447,7 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
     assert private_key_readers(template) == {f"<{'.'.join(renewal_role)}>"}
 
 
-# Buffered mode (TaskEventsQueueName set; README "Buffered mode"): the cluster's rule fills a queue
+# Buffered mode (TaskEventsQueueName set; docs/deploying.md "Buffered mode"): the cluster's rule fills a queue
 # that process_task_events reads, instead of update_task_dns's resources.
 
 def test_each_mode_creates_its_own_resources_and_none_of_the_other():
@@ -638,7 +638,7 @@ def test_packaged_buffered_prod_template_reads_the_queue_its_stack_makes(package
     assert list(resources_of_type(template, "AWS::Events::Rule")) == ["TaskEventsRule"]
 
 
-# Hostname events (HostnameEventsQueueName set; README "Hostname events"): a queue of readiness
+# Hostname events (HostnameEventsQueueName set; docs/deploying.md "Hostname events"): a queue of readiness
 # checks the writers fill and announce_hostnames reads, in either mode.
 
 @pytest.mark.parametrize("stage", stage_names(CONFIG))

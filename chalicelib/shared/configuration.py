@@ -18,5 +18,5 @@ class ConfigurationError(ValueError):
 def required_variable(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
-        raise ConfigurationError(f"{name} is not set; see README 'Configuration'")
+        raise ConfigurationError(f"{name} is not set; see README 'Configure'")
     return value
