@@ -2,8 +2,13 @@
 
 The schedules of reconcile_task_dns and renew_certificates, and the task events: the per-event
 EventBridge rule of update_task_dns (filtered on the stage's CLUSTER_ARN) or, in buffered mode
-(TASK_EVENTS_QUEUE_ARN set), the queue that process_task_events reads. A stage with none of its
-functions deployed is skipped, not failed: doctor also serves before the first deployment.
+(TASK_EVENTS_QUEUE_ARN set), the queue that process_task_events reads, the supporting stack's
+rule (TaskEventsRule) that fills it and the event source mapping that drains it. A feed that is
+missing or disabled is a `fail` in both modes: no task gets a name until reconcile_task_dns runs.
+A rule that forwards the cluster's task events with another pattern than task_event_pattern()
+is a `warn` (an older deployment: it may let through events that cost reads, or miss some). A
+stage with none of its functions deployed is skipped, not failed: doctor also serves before the
+first deployment.
 
 IAM: lambda:GetFunction, lambda:ListEventSourceMappings, events:ListRuleNamesByTarget,
 events:DescribeRule, sqs:GetQueueUrl.
@@ -24,6 +29,7 @@ from chalicelib.shared.functions import (
     TASK_EVENTS_QUEUE_VARIABLE,
     UPDATE_TASK_DNS,
 )
+from chalicelib.task_records.events import task_event_pattern
 from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
 
 SCHEDULED_FUNCTIONS = (RECONCILE_TASK_DNS, RENEW_CERTIFICATES)
@@ -43,6 +49,18 @@ class Rule:
         detail = pattern.get("detail") if isinstance(pattern.get("detail"), Mapping) else {}
         return ECS_EVENT_SOURCE in pattern.get("source", ()) and cluster_arn in detail.get("clusterArn", ())
 
+    def has_pattern(self, expected: Mapping[str, Any]) -> bool:
+        """The same pattern, the order of values in a list aside."""
+        return self.pattern is not None and _canonical(self.pattern) == _canonical(expected)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return sorted((_canonical(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
+    return value
+
 
 @dataclass(frozen=True)
 class DeployedFunction:
@@ -56,6 +74,7 @@ class TaskEventsQueue:
     arn: str
     exists: bool
     mapping_states: tuple[str, ...] = ()  # of the event source mappings from the queue to the function
+    mapping_ids: tuple[str, ...] = ()  # their UUIDs, in the same order
     rules: tuple[Rule, ...] = ()  # rules that send events to the queue
 
 
@@ -99,9 +118,15 @@ def _schedule_check(deployed: DeployedFunction, stage: str) -> Check:
 def _event_rule_check(deployed: DeployedFunction, cluster_arn: str, stage: str) -> Check:
     patterns = [rule for rule in deployed.rules if rule.pattern is not None]
     matching = [rule for rule in patterns if rule.forwards_task_events_of(cluster_arn)]
-    if any(rule.enabled for rule in matching):
-        return Check(OK, "task-events", deployed.name, f"deployed; rule {matching[0].name} sends it the task events "
+    enabled = [rule for rule in matching if rule.enabled]
+    exact = [rule for rule in enabled if rule.has_pattern(task_event_pattern(cluster_arn))]
+    if exact:
+        return Check(OK, "task-events", deployed.name, f"deployed; rule {exact[0].name} sends it the task events "
                      f"of {cluster_arn}")
+    if enabled:
+        return Check(WARN, "task-events", deployed.name, f"rule {enabled[0].name} sends it the task events of "
+                     f"{cluster_arn}, but its pattern is not the one this version deploys: "
+                     f"`chalice deploy --stage {stage}`")
     if matching:
         return Check(FAIL, "task-events", deployed.name, f"its rule {matching[0].name} is disabled: no task gets a "
                      f"name until reconcile runs; `aws events enable-rule --name {matching[0].name}`")
@@ -118,21 +143,49 @@ def _queue_checks(deployed: DeployedFunction, queue: TaskEventsQueue | None, clu
     if queue is None or not queue.exists:
         arn = queue.arn if queue else "?"
         return [Check(FAIL, "task-events", deployed.name, f"its queue {arn} ({TASK_EVENTS_QUEUE_VARIABLE}) does not "
-                      "exist: create it (infra) or fix the variable, then redeploy")]
-    checks = []
+                      f"exist: deploy the supporting stack (infra/supporting-resources.yaml) with "
+                      f"TaskEventsQueueName={arn.split(':')[-1]} and ClusterArn={cluster_arn}, or set "
+                      f"{TASK_EVENTS_QUEUE_VARIABLE} to its TaskEventsQueueArn output; then "
+                      f"`chalice deploy --stage {stage}`")]
+    return [_mapping_check(deployed, queue, stage), queue_rule_check(queue.arn, queue.rules, cluster_arn)]
+
+
+def _mapping_check(deployed: DeployedFunction, queue: TaskEventsQueue, stage: str) -> Check:
     if "Enabled" in queue.mapping_states:
-        checks.append(Check(OK, "task-events", deployed.name, f"deployed; reads task events from {queue.arn}"))
-    elif queue.mapping_states:
-        checks.append(Check(FAIL, "task-events", deployed.name,
-                            f"its event source mapping from {queue.arn} is {queue.mapping_states[0]}, not Enabled: "
-                            "enable it (`aws lambda update-event-source-mapping --enabled`)"))
-    else:
-        checks.append(Check(FAIL, "task-events", deployed.name, f"nothing delivers {queue.arn} to it: "
-                            f"`chalice deploy --stage {stage}` with {TASK_EVENTS_QUEUE_VARIABLE} set in the stage"))
-    if not any(rule.enabled and rule.forwards_task_events_of(cluster_arn) for rule in queue.rules):
-        checks.append(Check(WARN, "task-events-queue", queue.arn, f"no enabled EventBridge rule sends the task "
-                            f"events of {cluster_arn} to the queue: tasks get names only when reconcile runs"))
-    return checks
+        return Check(OK, "task-events", deployed.name, f"deployed; reads task events from {queue.arn}")
+    if queue.mapping_states:
+        uuid = queue.mapping_ids[0] if queue.mapping_ids else "<UUID>"
+        return Check(FAIL, "task-events", deployed.name,
+                     f"its event source mapping from {queue.arn} is {queue.mapping_states[0]}, not Enabled: task "
+                     f"events wait in the queue and no task gets a name until reconcile_task_dns runs; "
+                     f"`aws lambda update-event-source-mapping --uuid {uuid} --enabled`")
+    return Check(FAIL, "task-events", deployed.name, f"no event source mapping delivers {queue.arn} to it: task "
+                 f"events wait in the queue; `chalice deploy --stage {stage}` with {TASK_EVENTS_QUEUE_VARIABLE} set "
+                 "in the stage (chalice creates the mapping)")
+
+
+def queue_rule_check(queue_arn: str, rules: tuple[Rule, ...], cluster_arn: str) -> Check:
+    """Buffered mode: the supporting stack's TaskEventsRule sends the cluster's task events to the
+    queue. rules: the rules that target the queue."""
+    stack = (f"deploy the supporting stack (infra/supporting-resources.yaml, its TaskEventsRule) with "
+             f"TaskEventsQueueName={queue_arn.split(':')[-1]} and ClusterArn={cluster_arn}")
+    matching = [rule for rule in rules if rule.forwards_task_events_of(cluster_arn)]
+    enabled = [rule for rule in matching if rule.enabled]
+    exact = [rule for rule in enabled if rule.has_pattern(task_event_pattern(cluster_arn))]
+    if exact:
+        return Check(OK, "task-events-queue", queue_arn, f"rule {exact[0].name} sends it the task events of "
+                     f"{cluster_arn}")
+    if enabled:
+        return Check(WARN, "task-events-queue", queue_arn, f"rule {enabled[0].name} sends it the task events of "
+                     f"{cluster_arn}, but its pattern is not task_event_pattern()'s: {stack}")
+    if matching:
+        return Check(FAIL, "task-events-queue", queue_arn, f"its rule {matching[0].name} is disabled: no task "
+                     f"gets a name until reconcile_task_dns runs; `aws events enable-rule --name {matching[0].name}`")
+    if rules:
+        return Check(FAIL, "task-events-queue", queue_arn, f"no rule sends it the task events of {cluster_arn} "
+                     f"(rule {rules[0].name} targets it with another pattern, or another cluster's): {stack}")
+    return Check(FAIL, "task-events-queue", queue_arn, f"no EventBridge rule sends it the task events of "
+                 f"{cluster_arn}: no task gets a name until reconcile_task_dns runs; {stack}")
 
 
 class DeploymentReader:
@@ -170,5 +223,6 @@ class DeploymentReader:
                 raise
             return TaskEventsQueue(queue_arn, exists=False)
         mappings = self._lambda.list_event_source_mappings(EventSourceArn=queue_arn, FunctionName=function_name)
-        states = tuple(m.get("State", "") for m in mappings.get("EventSourceMappings", []))
-        return TaskEventsQueue(queue_arn, True, states, self.rules_targeting(queue_arn))
+        found = mappings.get("EventSourceMappings", [])
+        return TaskEventsQueue(queue_arn, True, tuple(m.get("State", "") for m in found),
+                               tuple(m.get("UUID", "") for m in found), self.rules_targeting(queue_arn))

@@ -27,6 +27,13 @@ from operator_cli.negative_caching import (
     soa_record_set,
 )
 from operator_cli.storage_checks import StorageReader, account_parameter_check, bucket_checks
+from operator_cli.zone_capacity import (
+    RECORD_SETS_PER_TASK,
+    ZoneLimit,
+    read_zone_limit,
+    record_sets_per_task,
+    zone_capacity_check,
+)
 from operator_cli.zones import HostedZone, ZoneReader, containment_check, zone_check
 
 _QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?")
@@ -82,7 +89,18 @@ class Doctor:
                 SKIP, "negative-caching", zone.name, f"not checked{' nor fixed' if fix else ''}: "
                 f"{self._task_dns.domain_prefix} is not served from this zone (zone-contains); the zone that "
                 "serves it is the one whose SOA matters"))
+            checks += _guarded("zone-capacity", zone.zone_id, lambda: [self._capacity(zone)] if prefix.level == OK
+                               else [Check(SKIP, "zone-capacity", zone.zone_id, f"not checked: "
+                                           f"{self._task_dns.domain_prefix} is not served from this zone")])
         return checks
+
+    def _capacity(self, zone: HostedZone) -> Check:
+        limit = read_zone_limit(self._client("route53"), zone.zone_id)
+        per_task = RECORD_SETS_PER_TASK
+        if isinstance(limit, ZoneLimit):  # the records are read only when there is a limit to compare
+            prefix = self._task_dns.domain_prefix
+            per_task = record_sets_per_task(self._zones.zone(zone.zone_id).record_sets_under(prefix), prefix)
+        return zone_capacity_check(zone.zone_id, zone.name, limit, per_task)
 
     def _negative_caching(self, zone: HostedZone, fix: bool) -> Check:
         found = negative_caching_check(zone.name, soa_record_set(self._zones.record_sets_at(zone.zone_id, zone.name)))
