@@ -8,6 +8,7 @@ from chalicelib.certificates.policy import CertificateFacts, lifetime_renewal_ti
 from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
 from chalicelib.certificates.store import StoredCertificate
 from chalicelib.shared.records import RecordSet, record_set
+from chalicelib.task_records.events import task_event_pattern
 from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.tasks import Task, TaskAddresses
 from operator_cli.certificate_status import EXPIRY_ATTENTION, certificate_status
@@ -223,7 +224,7 @@ class TestDeploymentChecks:
         assert expected_functions(None)[0] == "update_task_dns"
 
     def test_each_function_is_judged_by_what_invokes_it(self):
-        pattern = {"source": ["aws.ecs"], "detail": {"clusterArn": [CLUSTER]}}
+        pattern = task_event_pattern(CLUSTER)  # another one warns: test_doctor_feeds_and_capacity
         found = {"update_task_dns": self.deployed("update_task_dns", Rule("events", True, pattern=pattern)),
                  "reconcile_task_dns": self.deployed("reconcile_task_dns", Rule("r", False, "rate(10 minutes)")),
                  "renew_certificates": None}
