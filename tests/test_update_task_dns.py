@@ -7,7 +7,7 @@ from chalice.test import Client
 from chalicelib.task_records.ownership import ownership_marker
 from embedded_stack.fargate import DOMAIN_PREFIX
 from tests.fault_injection import failing
-from tests.helpers import hooked, hostname, marker
+from tests.helpers import hooked, hostname, load_app, marker
 
 
 def changes_made(aws_calls):
@@ -405,3 +405,24 @@ def test_an_event_field_that_is_not_encodable_text_still_gets_its_log_line(clust
     assert outcome["outcome"] == "ignored"
     (line,) = [line for line in logs if line["message"] == "Event ignored"]
     assert line["source"] == "\\ud800"
+
+
+def test_an_update_racing_the_removal_of_its_task_never_leaves_an_unowned_record(cluster, app_module):
+    from chalicelib.shared.aws_clients import client
+
+    task = cluster.run_task(public_ip="203.0.113.33")
+    app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+    cluster.move_public_ip(task, "203.0.113.34")  # our next write is an update of a name we own
+    stopped = []
+
+    def the_task_stops_and_its_stop_event_is_handled_first(**_):
+        if not stopped:
+            stopped.append(True)
+            cluster.stop_task(task)
+            load_app("app_stop_writer").update_task_dns(cluster.event(task, "STOPPED", "STOPPED"), None)
+
+    with hooked(client("route53"), "before-call.route53.ChangeResourceRecordSets",
+                the_task_stops_and_its_stop_event_is_handled_first):
+        app_module.update_task_dns(cluster.event(task, "RUNNING"), None)
+
+    assert stopped and cluster.zone_records() == {}

@@ -103,7 +103,15 @@ def _publication(name: str, existing: list[RecordSet], owner: Ownership, address
             changes.append(Change(Action.UPSERT, record_set(name, record_type, RECORD_TTL, wanted)))
         elif not wanted and have is not None:
             changes.append(Change(Action.DELETE, have))
-    return NamePlan(name, Outcome.UPDATED if changes else Outcome.UNCHANGED, tuple(changes), addresses)
+    if not changes:
+        return NamePlan(name, Outcome.UNCHANGED, (), addresses)
+    # An UPSERT checks nothing: if the name's records were removed since we read them (the task
+    # stopped, its stop event was handled), it would bring the addresses back without the marker,
+    # a record no writer would ever own, and so remove, again. The marker deleted as read and
+    # created again in the same batch makes Route53 refuse the batch unless the name is still ours.
+    marker = next(r for r in existing if ownership.is_marker(r))
+    guard = (Change(Action.DELETE, marker), ownership.claim(name))
+    return NamePlan(name, Outcome.UPDATED, guard + tuple(changes), addresses)
 
 
 def _removal(name: str, existing: list[RecordSet], owner: Ownership, ownership: TxtOwnership) -> NamePlan:
