@@ -191,3 +191,55 @@ def test_without_the_queue_variable_the_writers_send_nothing(cluster, app_module
     app_module.update_task_dns(cluster.event(task, "PENDING"), None)
     assert not [call for call in aws_calls if call[0] in ("sqs", "events")]
     assert "announce_hostnames" not in app_module.app.handler_map
+
+
+def test_a_change_whose_answer_was_lost_still_counts_and_is_announced_not_in_sync(
+        cluster, per_event_app, hostname_events):
+    from botocore.httpsession import URLLib3Session
+
+    from tests.fault_injection import error_response
+
+    task = cluster.run_task(public_ip="203.0.113.79")
+    lost = []
+
+    def takes_effect_but_the_answer_is_lost(request, **_):
+        if lost:
+            return None  # botocore's retry goes out as usual, and finds what the first attempt made
+        lost.append(URLLib3Session().send(request))
+        return error_response(request, 500, "InternalError")
+
+    with hooked(client("route53"), "before-send.route53.ChangeResourceRecordSets",
+                takes_effect_but_the_answer_is_lost):
+        written = per_event_app.update_task_dns(cluster.event(task, "PENDING"), None)
+
+    assert lost and lost[0].status_code == 200  # Route53 did apply the first attempt
+    assert written["outcome"] == "created" and written["change_ids"] == []  # counted, with no id to ask about
+    (message,) = hostname_events.sqs.receive_message(QueueUrl=hostname_events.checks_url)["Messages"]
+    check = read_check(message["Body"])
+    assert check.change_id is None
+    per_event_app.announce_hostnames(as_sqs_event([check.again().body()], hostname_events.checks_queue_arn), None)
+    (ready,) = by_type(hostname_events.received())["Task Hostname Ready"]
+    assert ready["hostname"] == hostname(task) and ready["insync"] is False and ready["changeId"] is None
+
+
+def test_a_writer_failing_after_its_change_was_accepted_still_leaves_the_check(cluster, per_event_app,
+                                                                              hostname_events):
+    from botocore.exceptions import ClientError
+
+    from tests.fault_injection import failing
+
+    task = cluster.run_task(public_ip="203.0.113.80")
+    describes = []
+
+    def the_look_after_the_write_fails(request, **_):
+        describes.append(request)
+        return throttled(request) if len(describes) > 1 else None
+
+    throttled = failing(400, "ThrottlingException", xml_root="")
+    with (hooked(client("ecs"), "before-send.ecs.DescribeTasks", the_look_after_the_write_fails),
+          pytest.raises(ClientError)):
+        per_event_app.update_task_dns(cluster.event(task, "PENDING"), None)  # Lambda will retry it
+
+    assert cluster.zone_records()[(hostname(task), "A")] == ["203.0.113.80"]
+    hostname_events.announce(per_event_app.announce_hostnames)
+    assert [r["hostname"] for r in by_type(hostname_events.received())["Task Hostname Ready"]] == [hostname(task)]

@@ -1,5 +1,9 @@
 """Readiness checks and the announcer's decisions, without AWS."""
 
+import json
+
+import pytest
+
 from chalicelib.shared.records import Action, Change, record_set
 from chalicelib.task_records.announcer import MAX_CHECKS, MAX_DELAY_SECONDS, consistent, retry_delay, sort_checks
 from chalicelib.task_records.plan import NamePlan, Outcome
@@ -9,6 +13,7 @@ from chalicelib.task_records.readiness import (
     REMOVED,
     HostnameChange,
     ReadinessCheck,
+    UnreadableCheck,
     checks_for_batch,
     read_check,
 )
@@ -41,7 +46,8 @@ def test_a_batch_gives_ready_for_published_names_removed_for_removed_ones_and_no
 
 def test_a_large_batch_is_split_into_messages_sqs_accepts_and_each_round_trips():
     plans = {f"t{i}.{PREFIX}": plan(f"t{i}.{PREFIX}", Outcome.CREATED, "192.0.2.1") for i in range(450)}
-    checks = checks_for_batch("/change/C1", plans, {n: arn(n.split(".")[0]) for n in plans}, CLUSTER, "t")
+    checks = checks_for_batch("/change/C1", plans, {n: arn(n.split(".")[0]) for n in plans}, CLUSTER,
+                              "2026-12-02T00:00:00.000Z")
     assert [len(c.hostnames) for c in checks] == [HOSTNAMES_PER_MESSAGE, HOSTNAMES_PER_MESSAGE, 50]
     assert all(len(c.body().encode()) < 256 * 1024 for c in checks)
     assert [read_check(c.body()) for c in checks] == checks
@@ -71,8 +77,33 @@ def test_in_sync_changes_are_announced_and_the_others_looked_at_again_until_the_
 
 
 def test_delays_grow_and_stay_within_what_sqs_allows():
-    delays = [retry_delay(attempt) for attempt in range(MAX_CHECKS)]
-    assert delays == sorted(delays) and delays[0] >= 1 and max(delays) <= min(MAX_DELAY_SECONDS, 900)
+    looks = [check("/1", "t", ready("a"), attempt=attempt) for attempt in range(1, MAX_CHECKS)]
+    delays = [retry_delay(look) for look in looks]
+    assert delays == sorted(delays) and delays[0] == 5 and max(delays) <= min(MAX_DELAY_SECONDS, 900)
+    assert 10 * 60 <= sum(delays) <= 20 * 60  # about a quarter of an hour before insync: false
+
+
+def test_a_change_whose_answer_was_lost_is_looked_at_once_more_then_announced_not_in_sync():
+    unacknowledged = check(None, "t", ready("a"))
+    announce, later = sort_checks([unacknowledged], {})
+    assert announce == [] and later == [unacknowledged.again()] and retry_delay(later[0]) >= 30
+    announce, later = sort_checks(later, {})
+    assert [(a.hostname.task_id, a.insync) for a in announce] == [("a", False)] and later == []
+
+
+@pytest.mark.parametrize("change", [
+    {"changeId": "/change/../../x"},
+    {"writtenAt": "yesterday"},
+    {"hostnames": [{"taskArn": arn("a"), "taskId": "b", "hostname": f"a.{PREFIX}", "kind": READY,
+                    "addresses": {"ipv4": ["192.0.2.1"], "ipv6": []}}]},
+    {"hostnames": [{"taskArn": arn("a"), "taskId": "a", "hostname": f"a.{PREFIX}", "kind": READY,
+                    "addresses": {"ipv4": ["2001:db8::1"], "ipv6": []}}]},
+])
+def test_a_check_whose_fields_do_not_hold_together_is_unreadable(change):
+    good = json.loads(check("/change/C1", "2026-12-02T00:00:00.000Z", ready("a")).body())
+    assert read_check(json.dumps(good)).hostnames[0].task_id == "a"
+    with pytest.raises(UnreadableCheck):
+        read_check(json.dumps({**good, **change}))
 
 
 def test_ready_is_dropped_for_a_task_not_running_or_removed_later_in_the_same_batch():

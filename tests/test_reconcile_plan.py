@@ -74,6 +74,11 @@ def test_batches_respect_the_character_limit():
     assert [len(b) for b in batches] == [62, 38]
 
 
+def marker_guard(name):
+    marker = {"Name": f"{name}.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": ownership_marker(OWNER)}]}
+    return [{"Action": "DELETE", "ResourceRecordSet": marker}, {"Action": "CREATE", "ResourceRecordSet": marker}]
+
+
 def test_a_rejected_batch_is_read_again_and_decided_afresh_then_written():
     client = boto3.client("route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(client)
@@ -88,6 +93,7 @@ def test_a_rejected_batch_is_read_again_and_decided_afresh_then_written():
     stubber.add_response("change_resource_record_sets", {"ChangeInfo": {
         "Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}}, {
         "HostedZoneId": "Z1", "ChangeBatch": {"Comment": "task records", "Changes": [
+            *marker_guard(name),
             {"Action": "UPSERT", "ResourceRecordSet": {"Name": f"{name}.", "Type": "A", "TTL": 60,
                                                        "ResourceRecords": [{"Value": "192.0.2.1"}]}}]}})
     stubber.activate()

@@ -61,3 +61,15 @@ def by_name(record_sets: Iterable[RecordSet]) -> dict[str, list[RecordSet]]:
     for one in record_sets:
         grouped.setdefault(one.name, []).append(one)
     return grouped
+
+
+def end_state(existing: Iterable[RecordSet], changes: Iterable[Change]) -> set[tuple[str, int | None, tuple[str, ...]]]:
+    """(type, TTL, sorted values) of each record set at a name once these changes are applied to
+    what was read: to tell whether the zone already shows a batch that was answered with an error."""
+    state = {one.type: one for one in existing}
+    for change in changes:
+        if change.action is Action.DELETE:
+            state.pop(change.record_set.type, None)
+        else:
+            state[change.record_set.type] = change.record_set
+    return {(one.type, one.ttl, tuple(sorted(one.values))) for one in state.values()}

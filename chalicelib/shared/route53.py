@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
 from chalicelib.shared.logs import logger
-from chalicelib.shared.records import Action, Change, RecordSet, by_name, normalize_name
+from chalicelib.shared.records import Action, Change, RecordSet, by_name, end_state, normalize_name
 
 # Route53 limits per ChangeResourceRecordSets call; an UPSERT's values count twice toward both.
 MAX_RECORDS_PER_CALL = 1000
@@ -118,7 +118,7 @@ class SubmittedBatch:
     """One ChangeResourceRecordSets call that Route53 accepted: its change id, and the plans of
     the names it carried as they were when it was written."""
 
-    change_id: str
+    change_id: str | None  # None: the batch took effect, but its answer was lost
     plans: Mapping[str, Any]
 
 
@@ -133,7 +133,19 @@ class Converged:
 
     @property
     def calls(self) -> int:
-        return len(self.batches)
+        return len([b for b in self.batches if b.change_id is not None])
+
+
+def already_applied(error: ClientError, names: Sequence[str], decided: Mapping[str, Any],
+                    before: Mapping[str, list[RecordSet]], after: Mapping[str, list[RecordSet]]) -> list[str]:
+    """Of a rejected batch's names, those the batch itself changed: botocore sent the request more than
+    once (an earlier attempt's answer was lost: a connection error, a 5xx), and the zone now shows
+    exactly what the batch would have made of what was read before it. A batch refused at its first
+    attempt was refused because someone else changed the zone, whatever it shows."""
+    if not error.response.get("ResponseMetadata", {}).get("RetryAttempts"):
+        return []
+    return [name for name in names
+            if end_state(before.get(name, []), decided[name].changes) == end_state(after.get(name, []), ())]
 
 
 class Route53Zone:
@@ -248,6 +260,7 @@ class Route53Zone:
         while True:
             decided = {name: decide(name, found.get(name, [])) for name in pending}
             plans.update(decided)
+            batch_names: list[str] = []
             try:
                 for batch in pack({name: plan.changes for name, plan in decided.items()}):
                     batch_names = list(dict.fromkeys(c.name for c in batch))
@@ -258,6 +271,9 @@ class Route53Zone:
                     pending = [n for n in pending if n not in set(batch_names)]
                 return Converged(plans, tuple(submitted), reads)
             except ClientError as error:
+                # What was accepted before the failure, for the caller to finish with (readiness
+                # checks of the batches Route53 took) before the error goes on to Lambda's retry.
+                error.converged = Converged(plans, tuple(submitted), reads)
                 if not is_change_conflict(error) or attempt == attempts:
                     raise
                 # Only the names still to write are read again; a name that needed no change
@@ -265,6 +281,14 @@ class Route53Zone:
                 pending = [n for n in pending if decided[n].changes]
                 logger.info("Zone changed under us; reading those names again", names=len(pending),
                             attempt=attempt, error=str(error))
-                found = by_name(self.record_sets_of(pending))
+                found, before = by_name(self.record_sets_of(pending)), found
                 reads += 1
                 attempt += 1
+                done = already_applied(error, batch_names, decided, before, found)
+                if done:
+                    # The rejected batch's own end state is in the zone: an earlier attempt took effect
+                    # and lost its answer (botocore sent it again, and the CREATE found what it had
+                    # made). Those names are done, with the decision that wrote them; their change
+                    # id is unknown.
+                    submitted.append(SubmittedBatch(None, {n: decided[n] for n in done}))
+                    pending = [n for n in pending if n not in set(done)]

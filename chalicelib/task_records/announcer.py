@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.shared.aws_clients import error_code
 from chalicelib.shared.logs import logger
 from chalicelib.shared.route53 import Route53Zone
 from chalicelib.shared.soa import negative_caching_seconds
@@ -41,16 +44,24 @@ from chalicelib.task_records.readiness import (
 EVENT_SOURCE = "task-subdomains"
 DETAIL_TYPES = {READY: "Task Hostname Ready", REMOVED: "Task Hostname Removed"}
 INSYNC = "INSYNC"
-# Route53 is usually in sync within 60 s. Delays 5, 10, 20, 40, 80, 160, 300, 300 s: about 15
-# minutes in all before the events go out marked "insync": false.
-MAX_CHECKS = 8
+# Route53 is usually in sync within 60 s. Nine looks, 5, 10, 20, 40, 80, 160, 300 and 300 s apart:
+# about 15 minutes in all before the events go out marked "insync": false.
+MAX_CHECKS = 9
 FIRST_DELAY_SECONDS = 5
 MAX_DELAY_SECONDS = 300  # SQS allows up to 900
 PUT_EVENTS_LIMIT = 10
 
 
-def retry_delay(attempt: int) -> int:
-    return min(FIRST_DELAY_SECONDS * 2 ** attempt, MAX_DELAY_SECONDS)
+# A change whose answer was lost has no id to ask about: looked at once more after Route53's usual
+# propagation time, then announced "insync": false.
+UNACKNOWLEDGED_DELAY_SECONDS = 60
+
+
+def retry_delay(check: ReadinessCheck) -> int:
+    """How long a check waits before its next look (check.attempt: the looks it has had)."""
+    if check.change_id is None:
+        return UNACKNOWLEDGED_DELAY_SECONDS
+    return min(FIRST_DELAY_SECONDS * 2 ** (check.attempt - 1), MAX_DELAY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class Announcement:
 
     def event_id(self) -> str:
         """The same for the same change of the same task, however often the check is delivered."""
-        key = "|".join((self.hostname.kind, self.hostname.task_arn, self.check.change_id,
+        key = "|".join((self.hostname.kind, self.hostname.task_arn, self.check.change_id or self.check.written_at,
                         *self.hostname.addresses.ipv4, *self.hostname.addresses.ipv6))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
@@ -71,8 +82,9 @@ def sort_checks(checks: Iterable[ReadinessCheck], statuses: Mapping[str, str]
     """(what to announce now, the checks to look at again later). Pure."""
     announce, later = [], []
     for check in checks:
-        insync = statuses.get(check.change_id) == INSYNC
-        if not insync and check.attempt + 1 < MAX_CHECKS:
+        insync = check.change_id is not None and statuses.get(check.change_id) == INSYNC
+        looks = 2 if check.change_id is None else MAX_CHECKS
+        if not insync and check.attempt + 1 < looks:
             later.append(check.again())
             continue
         announce += [Announcement(check, hostname, insync) for hostname in check.hostnames]
@@ -143,8 +155,12 @@ class HostnameAnnouncer:
             except UnreadableCheck as error:
                 logger.warning("Readiness check dropped: it cannot be read", message_id=message_id,
                                reason=str(error))
-        statuses = {change_id: self._zone.change_status(change_id)
-                    for change_id in sorted({check.change_id for check in checks})}
+        statuses = {change_id: self._change_status(change_id)
+                    for change_id in sorted({check.change_id for check in checks if check.change_id})}
+        unknown = {change_id for change_id, status in statuses.items() if status is None}
+        for check in [c for c in checks if c.change_id in unknown]:
+            logger.warning("Readiness check dropped: Route53 knows no such change", change_id=check.change_id)
+        checks = [c for c in checks if c.change_id not in unknown]
         announce, later = sort_checks(checks, statuses)
         ready_ids = {a.hostname.task_id for a in announce if a.hostname.kind == READY}
         running = {task_id for task_id, task in self._tasks.statuses_of(ready_ids).items()
@@ -156,12 +172,21 @@ class HostnameAnnouncer:
                                hostname=a.hostname.hostname, checks=MAX_CHECKS)
         ready_at = self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self._bus.put([event_entry(a, self._bus.bus_name, ready_at, self._negative_caching()) for a in announce])
-        for attempt in sorted({check.attempt for check in later}):
-            self._queue.send([c for c in later if c.attempt == attempt], delay_seconds=retry_delay(attempt))
+        for delay in sorted({retry_delay(check) for check in later}):
+            self._queue.send([c for c in later if retry_delay(c) == delay], delay_seconds=delay)
         result = {"checks": len(checks), "announced": len(announce), "later": len(later),
                   "get_change": len(statuses)}
         logger.info("Hostname events announced", **result)
         return result
+
+    def _change_status(self, change_id: str) -> str | None:
+        """INSYNC or PENDING; None for an id Route53 does not know (a forged or garbled check)."""
+        try:
+            return self._zone.change_status(change_id)
+        except ClientError as error:
+            if error_code(error) in ("NoSuchChange", "InvalidInput"):
+                return None
+            raise
 
     def _negative_caching(self) -> int | None:
         # Read once per container: the zone's SOA changes rarely, and each read spends the

@@ -6,13 +6,17 @@ turns it into "Task Hostname Ready" / "Task Hostname Removed" events once Route5
 change INSYNC. The body format is this module's alone: written here, read here.
 """
 
+import ipaddress
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from botocore.utils import ArnParser
 
+from chalicelib.task_records.arns import TaskArn
 from chalicelib.task_records.plan import NamePlan, Outcome
 from chalicelib.task_records.tasks import TaskAddresses
 
@@ -23,6 +27,8 @@ CHECK_VERSION = 1
 # change batch may carry 500 names, so a check is split into messages of at most this many.
 HOSTNAMES_PER_MESSAGE = 200
 MESSAGES_PER_SEND = 10
+_CHANGE_ID = re.compile(r"(/change/)?[A-Z0-9]{1,32}")
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 class UnreadableCheck(ValueError):
@@ -44,7 +50,7 @@ class HostnameChange:
 
 @dataclass(frozen=True)
 class ReadinessCheck:
-    change_id: str
+    change_id: str | None  # None: Route53 took the change but its answer was lost (no id to ask about)
     written_at: str  # ISO 8601, UTC
     cluster_arn: str
     hostnames: tuple[HostnameChange, ...]
@@ -68,7 +74,7 @@ def kind_of(outcome: Outcome) -> str | None:
     return None
 
 
-def checks_for_batch(change_id: str, plans: Mapping[str, NamePlan], task_arns: Mapping[str, str],
+def checks_for_batch(change_id: str | None, plans: Mapping[str, NamePlan], task_arns: Mapping[str, str],
                      cluster_arn: str, written_at: str) -> list[ReadinessCheck]:
     """The checks for one accepted change batch (more than one when it carried many names). Pure."""
     hostnames = []
@@ -87,19 +93,44 @@ def read_check(body: Any) -> ReadinessCheck:
         data = json.loads(body) if isinstance(body, str) else None
         if not isinstance(data, dict) or data.get("version") != CHECK_VERSION:
             raise UnreadableCheck("not a readiness check of version 1")
-        hostnames = tuple(
-            HostnameChange(_text(h["taskArn"]), _text(h["taskId"]), _text(h["hostname"]), _kind(h["kind"]),
-                           TaskAddresses(ipv4=_texts(h["addresses"]["ipv4"]), ipv6=_texts(h["addresses"]["ipv6"])))
-            for h in data["hostnames"])
+        hostnames = tuple(_hostname_change(h) for h in data["hostnames"])
         attempt = data.get("attempt", 0)
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
             raise UnreadableCheck("attempt is not a count")
-        return ReadinessCheck(_text(data["changeId"]), _text(data["writtenAt"]), _text(data["clusterArn"]),
-                              hostnames, attempt)
+        change_id = data["changeId"]
+        if change_id is not None and not (isinstance(change_id, str) and _CHANGE_ID.fullmatch(change_id)):
+            raise UnreadableCheck("changeId is not a Route53 change id")
+        return ReadinessCheck(change_id, _instant(data["writtenAt"]), _text(data["clusterArn"]), hostnames, attempt)
     except UnreadableCheck:
         raise
     except (ValueError, RecursionError, KeyError, TypeError) as error:
         raise UnreadableCheck(f"not a readiness check ({type(error).__name__})") from None
+
+
+def _hostname_change(entry: Any) -> HostnameChange:
+    task_arn, task_id, hostname = _text(entry["taskArn"]), _text(entry["taskId"]), _text(entry["hostname"])
+    parsed = TaskArn.parse(task_arn)
+    if parsed is None or parsed.task_id != task_id or not hostname.startswith(f"{task_id}."):
+        raise UnreadableCheck("taskArn, taskId and hostname do not name one task")
+    addresses = entry["addresses"]
+    return HostnameChange(task_arn, task_id, hostname, _kind(entry["kind"]),
+                          TaskAddresses(ipv4=_addresses(addresses["ipv4"], 4), ipv6=_addresses(addresses["ipv6"], 6)))
+
+
+def _addresses(values: Any, version: int) -> tuple[str, ...]:
+    texts = _texts(values)
+    if any(ipaddress.ip_address(text).version != version for text in texts):
+        raise UnreadableCheck(f"an address is not IPv{version}")
+    return texts
+
+
+def _instant(value: Any) -> str:
+    # writtenAt orders a task's events: it must be the writers' own format, comparable as text.
+    text = _text(value)
+    if not _INSTANT.fullmatch(text):
+        raise UnreadableCheck("writtenAt is not an ISO 8601 UTC instant in milliseconds")
+    datetime.fromisoformat(text)
+    return text
 
 
 def _text(value: Any) -> str:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.shared.logs import logger
 from chalicelib.shared.records import RecordSet
 from chalicelib.shared.route53 import Converged, Route53Zone, SubmittedBatch
@@ -131,36 +133,48 @@ class TaskRecords:
 
     def _write(self, targets: Mapping[str, Target], existing: list[RecordSet], reads: int,
                tasks: Mapping[str, Task]) -> SyncResult:
-        written = self._converge(targets, existing)
-        outcomes = {name: plan.outcome for name, plan in written.plans.items()}
-        batches = list(written.batches)
-        reads += written.reads
+        batches: list[SubmittedBatch] = []
+        try:
+            written = self._converge(targets, existing, batches)
+            outcomes = {name: plan.outcome for name, plan in written.plans.items()}
+            reads += written.reads
 
-        # The task may have stopped, and its stop event been handled, while we wrote.
-        published = [name for name in outcomes if outcomes[name] in PUBLISHED]
-        stopped = self._not_running(published)
-        if stopped:
-            logger.info("Tasks stopped while their records were written; removing them", tasks=len(stopped))
-            removal = self._converge(dict.fromkeys(stopped, Remove()), existing=None)
-            batches += removal.batches
-            reads += removal.reads
-            for name, plan in removal.plans.items():
-                # What the zone holds now: a name this run created and removed again has nothing.
-                outcomes[name] = Outcome.ABSENT if outcomes[name] is Outcome.CREATED else plan.outcome
-
-        self._leave_readiness_checks(batches, tasks)
-        result = SyncResult(outcomes, calls=len(batches), reads=reads,
-                            change_ids=tuple(b.change_id for b in batches))
+            # The task may have stopped, and its stop event been handled, while we wrote.
+            published = [name for name in outcomes if outcomes[name] in PUBLISHED]
+            stopped = self._not_running(published)
+            if stopped:
+                logger.info("Tasks stopped while their records were written; removing them", tasks=len(stopped))
+                removal = self._converge(dict.fromkeys(stopped, Remove()), None, batches)
+                reads += removal.reads
+                for name, plan in removal.plans.items():
+                    # What the zone holds now: a name this run created and removed again has nothing.
+                    outcomes[name] = Outcome.ABSENT if outcomes[name] is Outcome.CREATED else plan.outcome
+        finally:
+            # Even when a later step fails (Lambda or SQS then retries it, and the retry finds these
+            # names unchanged), the batches Route53 accepted get their readiness checks.
+            self._leave_readiness_checks(batches, tasks)
+        result = SyncResult(outcomes, calls=len([b for b in batches if b.change_id]), reads=reads,
+                            change_ids=tuple(b.change_id for b in batches if b.change_id))
         self._log(result)
         return result
 
-    def _converge(self, targets: Mapping[str, Target], existing: list[RecordSet] | None) -> Converged:
+    def _converge(self, targets: Mapping[str, Target], existing: list[RecordSet] | None,
+                  batches: list[SubmittedBatch]) -> Converged:
+        """Writes through the zone's one converge loop; the batches Route53 accepted are added to
+        `batches`, also when it fails part way."""
         ownership = self._ownership
 
         def decide(name: str, found: list[RecordSet]) -> NamePlan:
             return plan_name(name, found, targets[name], ownership)
 
-        return self._zone.converge(targets, decide, comment="task-subdomains task records", existing=existing)
+        try:
+            written = self._zone.converge(targets, decide, comment="task-subdomains task records",
+                                          existing=existing)
+        except ClientError as error:
+            batches += getattr(error, "converged", Converged({}, (), 0)).batches
+            raise
+        batches += written.batches
+        return written
 
     def _not_running(self, names: list[str]) -> list[str]:
         if not names:
