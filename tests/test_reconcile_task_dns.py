@@ -157,3 +157,16 @@ def test_reads_only_its_own_names_however_many_others_sort_after_them(cluster, a
     records = cluster.zone_records()
     assert records[(hostname(running), "A")] == ["203.0.113.70"] and (hostname(gone), "A") not in records
     assert all((name, "A") in records for name in others)
+
+
+def test_names_deeper_than_one_label_under_the_prefix_are_never_planned(cluster, app_module):
+    # Another deployment of the same cluster with a nested prefix owns these with the same marker;
+    # IAM refuses this deployment any write there, so planning one would fail every sweep.
+    nested = f"0123456789abcdef0123456789abcdef.nested.{DOMAIN_PREFIX}"
+    cluster.put_record(nested, "TXT", marker())
+    cluster.put_record(nested, "A", ["198.51.100.20"])
+    before = cluster.zone_records()
+
+    result = app_module.reconcile_task_dns({}, None)
+
+    assert cluster.zone_records() == before and result["deleted"] == 0

@@ -49,8 +49,11 @@ def task_event_handlers(settings: TaskDnsSettings,
 
 def hostname_announcer(settings: TaskDnsSettings,
                        client: Callable[[str], Any] = aws_clients.client) -> HostnameAnnouncer:
-    adapters = TaskRecordAdapters.from_clients(settings, client)
-    if adapters.readiness is None:
+    # Built here, not from TaskRecordAdapters: the announcer has no use for EC2, and a client costs
+    # its cold start a service model.
+    if not settings.hostname_events_queue_arn:
         raise ValueError("announce_hostnames needs HOSTNAME_EVENTS_QUEUE_ARN")
-    return HostnameAnnouncer(adapters.zone, adapters.tasks, EventBus(client("events"), settings.event_bus_name),
-                             adapters.readiness)
+    return HostnameAnnouncer(Route53Zone(client("route53"), settings.hosted_zone_id),
+                             EcsTasks(client("ecs"), settings.cluster_arn),
+                             EventBus(client("events"), settings.event_bus_name),
+                             ReadinessQueue(client("sqs"), settings.hostname_events_queue_arn))

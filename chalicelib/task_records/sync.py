@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from chalicelib.shared.logs import logger
 from chalicelib.shared.records import RecordSet
 from chalicelib.shared.route53 import Converged, Route53Zone, SubmittedBatch
-from chalicelib.task_records.arns import task_arn_in
+from chalicelib.task_records.arns import hostname_for_task, task_arn_in
 from chalicelib.task_records.ecs import EcsTasks
 from chalicelib.task_records.network_interfaces import NetworkInterfaces
 from chalicelib.task_records.ownership import TxtOwnership
@@ -110,6 +110,10 @@ class TaskRecords:
         existing = self._zone.record_sets_under(self._settings.domain_prefix)
         tasks = {task.task_id: task for task in self._tasks.running_tasks()
                  if task.task_id and task.hostname(self._settings.domain_prefix)}
+        # Only task-shaped names (<one label>.DOMAIN_PREFIX) are a task's; a deeper name (another
+        # deployment's nested prefix, a challenge record) is never planned.
+        prefix = self._settings.domain_prefix
+        existing = [r for r in existing if hostname_for_task(task_id_of(r.name), prefix) == r.name]
         owned = {r.name for r in existing if self._ownership.is_marker(r)}
         # ListTasks is eventually consistent: a name whose task it did not list is asked about
         # by id before its records may go.
