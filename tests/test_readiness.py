@@ -126,3 +126,16 @@ def test_event_ids_are_the_same_for_the_same_change_and_differ_otherwise():
     again, _ = sort_checks([check("/1", "t", ready("a"), attempt=3)], {"/1": "INSYNC"})
     other, _ = sort_checks([check("/2", "t", ready("a"))], {"/2": "INSYNC"})
     assert first[0].event_id() == again[0].event_id() != other[0].event_id()
+
+
+def test_send_requests_stay_within_sqs_count_and_size_limits():
+    from chalicelib.task_records.readiness import BYTES_PER_SEND, MESSAGES_PER_SEND, _requests
+
+    plans = {f"{i:032x}.{PREFIX}": plan(f"{i:032x}.{PREFIX}", Outcome.CREATED, "192.0.2.1") for i in range(2000)}
+    checks = checks_for_batch("/change/C1", plans, {n: arn(n.split(".")[0]) for n in plans}, CLUSTER,
+                              "2026-12-02T00:00:00.000Z")
+    small = [check("/change/C2", "2026-12-02T00:00:00.000Z", ready("a")) for _ in range(25)]
+    requests = list(_requests(checks + small))
+    assert [c for request in requests for c in request] == checks + small
+    assert all(len(r) <= MESSAGES_PER_SEND and sum(len(c.body().encode()) for c in r) <= BYTES_PER_SEND
+               for r in requests)

@@ -23,10 +23,12 @@ from chalicelib.task_records.tasks import TaskAddresses
 READY = "ready"
 REMOVED = "removed"
 CHECK_VERSION = 1
-# SendMessageBatch takes 10 messages, 256 KB in all; a hostname entry is about 300 bytes, and a
-# change batch may carry 500 names, so a check is split into messages of at most this many.
+# A hostname entry is about 330 bytes and a change batch may carry 500 names, so a check is split
+# into messages of at most this many (about 65 KB); SendMessageBatch takes 10 messages and 256 KB in
+# all, so a request carries as many as fit in both.
 HOSTNAMES_PER_MESSAGE = 200
 MESSAGES_PER_SEND = 10
+BYTES_PER_SEND = 250 * 1024
 _CHANGE_ID = re.compile(r"(/change/)?[A-Z0-9]{1,32}")
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -168,7 +170,7 @@ class ReadinessQueue:
         """Sends the checks, ten a request; raises when SQS refused any (Lambda retries the writer,
         whose second run finds the names unchanged: see docs/internals.md, "Hostname events")."""
         sent = 0
-        for chunk in _chunks(list(checks), MESSAGES_PER_SEND):
+        for chunk in _requests(list(checks)):
             response = self._client.send_message_batch(QueueUrl=self._url, Entries=[
                 {"Id": str(i), "MessageBody": check.body(), "DelaySeconds": delay_seconds}
                 for i, check in enumerate(chunk)])
@@ -180,6 +182,16 @@ class ReadinessQueue:
         return sent
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _requests(checks: list[ReadinessCheck]) -> Iterator[list[ReadinessCheck]]:
+    """The checks grouped into SendMessageBatch requests within its count and size limits."""
+    group: list[ReadinessCheck] = []
+    size = 0
+    for check in checks:
+        body = len(check.body().encode())
+        if group and (len(group) == MESSAGES_PER_SEND or size + body > BYTES_PER_SEND):
+            yield group
+            group, size = [], 0
+        group.append(check)
+        size += body
+    if group:
+        yield group
