@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-ready bench bench-cold-start bench-burst bench-spread pebble clean
+.PHONY: demo test test-ready test-faults bench bench-cold-start bench-burst bench-spread pebble clean
 
 demo: $(STAMP) pebble
 	$(BIN)/python -m embedded_stack.demo
@@ -17,6 +17,11 @@ test: $(STAMP) pebble
 # (make test runs the same test with 50).
 test-ready: $(STAMP) pebble
 	PROOF_TASKS=200 $(BIN)/python -m pytest -q tests/test_ready_before_resolving.py
+
+# Every AWS request of the four fault scenarios, with each of three faults, then the platform's
+# recovery and the invariants (make test runs a sample); prints "N faulted runs, M divergences".
+test-faults: $(STAMP) pebble
+	FAULT_SWEEP=full $(BIN)/python -m pytest -q tests/test_fault_sweep.py
 
 bench: $(STAMP) pebble
 	$(BIN)/python bench/issuance.py
