@@ -9,6 +9,7 @@ import pytest
 from chalice.utils import to_cfn_resource_name
 
 from chalicelib.certificates import metrics as telemetry
+from chalicelib.shared import metrics as shared_metrics
 from chalicelib.shared.functions import (
     ANNOUNCE_HOSTNAMES,
     PROCESS_TASK_EVENTS,
@@ -253,10 +254,10 @@ def test_errors_alarm_watches_each_function(function):
 
 def test_expiry_alarm_reads_the_metric_the_renewal_function_emits():
     alarm = RESOURCES["CertificateExpiryAlarm"]["Properties"]
-    assert (alarm["Namespace"], alarm["MetricName"]) == (telemetry.NAMESPACE, telemetry.DAYS_REMAINING)
+    assert (alarm["Namespace"], alarm["MetricName"]) == (shared_metrics.NAMESPACE, telemetry.DAYS_REMAINING)
     # Exactly the dimensions the function emits with (an alarm matches the whole set), the
     # function's name among them: a stage's alarm reads its own renewal function only.
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": telemetry.SERVICE},
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": shared_metrics.SERVICE},
                                    {"Name": "FunctionName", "Value": {"Ref": "RenewalFunctionName"}}]
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", 14)
     # The function reports every 12 hours: a period shorter than that would read as missing data.
