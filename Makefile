@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-ready test-faults bench bench-cold-start bench-burst bench-spread pebble clean
+.PHONY: demo test deploy destroy test-ready test-faults bench bench-cold-start bench-burst bench-spread pebble clean
 
 demo: $(STAMP) pebble
 	$(BIN)/python -m embedded_stack.demo
@@ -36,6 +36,18 @@ bench-burst: $(STAMP)
 # 200 tasks arrive over 30 s, in real time: both modes side by side against their targets.
 bench-spread: $(STAMP)
 	$(BIN)/python bench/spread.py
+
+# One stage of .chalice/config.json to AWS, everything in order (docs/deploying.md), then doctor:
+#   make deploy STAGE=prod [CERTIFICATE_READERS=<task role ARNs, comma-separated>]
+# The region is the stage's CLUSTER_ARN's; credentials the SDK's own (AWS_PROFILE, ...).
+deploy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "make deploy: name the stage: make deploy STAGE=dev (a stage of .chalice/config.json)"; exit 2; }
+	$(BIN)/python -m infra.deploy deploy --stage "$(STAGE)" $(if $(CERTIFICATE_READERS),--certificate-readers "$(CERTIFICATE_READERS)")
+
+# Removes the stage's functions and supporting stack; keeps the certificate bucket and the ACME account.
+destroy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "make destroy: name the stage: make destroy STAGE=dev"; exit 2; }
+	$(BIN)/python -m infra.deploy destroy --stage "$(STAGE)"
 
 # The last step installs the operator command `task-subdomains` (pyproject.toml) editable, so it
 # runs this checkout's code; --no-deps because the requirements files pin everything it needs.

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from moto.awslambda.responses import LambdaResponse
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.route53 import models as route53_models
 from moto.route53.exceptions import Route53ClientError
@@ -74,6 +75,20 @@ def _patch_moto_quirks() -> None:
     _give_each_change_batch_its_own_id()
     route53_models.reverse_domain_name = route53_listing_key
     _put_route53_behind_the_budget()
+    _answer_get_layer_version_by_arn()
+
+
+def _answer_get_layer_version_by_arn() -> None:
+    # moto 5.2 has no GetLayerVersionByArn, which `chalice deploy` calls to check the layer it
+    # recorded before (a second deploy of a stage); answered from moto's own GetLayerVersion.
+    if hasattr(LambdaResponse, "get_layer_version_by_arn"):
+        return
+
+    def get_layer_version_by_arn(self) -> str:
+        name, version = self.querystring["Arn"][0].rsplit(":", 2)[-2:]
+        return json.dumps(self.backend.get_layer_version(name, version).get_layer_version())
+
+    LambdaResponse.get_layer_version_by_arn = get_layer_version_by_arn
 
 
 def route53_listing_key(name: str) -> str:

@@ -1,10 +1,8 @@
 """Every IAM policy `make policies` can generate, checked by parliament (an IAM linter that knows
 every action, resource type and condition key), beside the project's own audit.
 
-The one finding that stays: RESOURCE_STAR on ecs:ListTasks. ListTasks has no resource type (it
-lists a cluster's tasks, and IAM has no ARN to name for that), so "*" is the only resource it
-accepts; the statement is held to the stage's cluster by the `ecs:cluster` condition instead, which
-the project's audit (infra/policy_audit.py) checks. Anything else parliament reports fails here.
+The one finding that stays (infra/policy_lint.py says why): RESOURCE_STAR on ecs:ListTasks.
+Anything else parliament reports fails here, and `make deploy` refuses to deploy it.
 """
 
 import copy
@@ -16,8 +14,7 @@ from parliament import analyze_policy_string
 from chalicelib.shared.functions import HOSTNAME_EVENTS_QUEUE_VARIABLE, TASK_EVENTS_QUEUE_VARIABLE
 from infra.deployments import function_deployments, load_config, stage_names
 from infra.iam_policies import policy_document
-
-ACCEPTED = {("reconcile_task_dns", "RESOURCE_STAR", ("ecs:ListTasks",))}
+from infra.policy_lint import ACCEPTED_FINDINGS, lint_findings, unaccepted_findings
 
 
 def variants() -> list:
@@ -38,13 +35,17 @@ def variants() -> list:
 
 @pytest.mark.parametrize("deployment", variants())
 def test_parliament_finds_nothing_but_the_one_accepted_finding(deployment):
-    policy = analyze_policy_string(json.dumps(policy_document(deployment)))
-    findings = {(deployment.function, f.issue, tuple(f.detail) if isinstance(f.detail, list) else f.detail)
-                for f in policy.findings}
-    assert findings - ACCEPTED == set()
+    findings = lint_findings(deployment.function, policy_document(deployment))
+    assert findings - ACCEPTED_FINDINGS == set()
+    assert unaccepted_findings(deployment.function, policy_document(deployment)) == []
+
+
+def test_only_listing_a_clusters_tasks_is_accepted_on_every_resource():
+    assert {("reconcile_task_dns", "RESOURCE_STAR", ("ecs:ListTasks",))} == ACCEPTED_FINDINGS
 
 
 def test_parliament_does_report_a_policy_that_grants_too_much():
     # The control: the same linter on a deliberately wide policy finds something.
     wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:*", "Resource": "*"}]}
     assert analyze_policy_string(json.dumps(wide)).findings
+    assert unaccepted_findings("reconcile_task_dns", wide)

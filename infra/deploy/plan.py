@@ -1,0 +1,117 @@
+"""What a deployment of one stage creates and names, and the supporting stack's parameters. Pure.
+
+A stage is two things: the supporting CloudFormation stack (infra/supporting-resources.yaml:
+bucket, topic, log groups, queues, alarms), whose state CloudFormation keeps, and the functions
+`chalice deploy` creates, whose state (.chalice/deployed/<stage>.json) make deploy keeps in a
+bucket of the account, so that any clone can update or remove the same resources.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from infra.deployments import DeploymentConfigError, FunctionDeployment, Location
+from infra.merge_templates import HOSTNAME_QUEUE_NAME_PARAMETER, parameter_defaults
+
+# Parameters make deploy decides itself, not from the stage's configuration.
+FUNCTIONS_DEPLOYED = "FunctionsDeployed"
+CERTIFICATE_READERS = "CertificateReaderRoleArns"
+# Parameters the stack cannot do without, and the setting of the stage that gives each.
+REQUIRED_FROM_THE_STAGE = {
+    "CertificateBucketName": "every CERTIFICATES item's certStorageBucketName (one bucket for the stage)",
+    "NotificationTopicName": "every CERTIFICATES item's failureSnsTopicArn/successSnsTopicArn (one topic)",
+    "NotificationEmail": "NOTIFY_EMAIL",
+}
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """Where one stage of the app lives in its account and region."""
+
+    app_name: str
+    stage: str
+    location: Location
+
+    @property
+    def stack_name(self) -> str:
+        # The name docs/deploying.md gave the supporting stack before make deploy existed, so a
+        # stage deployed by hand is updated, not duplicated.
+        return f"{self.app_name}-{self.stage}-infra"
+
+    @property
+    def state_bucket(self) -> str:
+        # One per account and region, for every stage there: named from both, so make deploy
+        # finds it from any machine without being told (at most 63 characters: a 12-digit
+        # account and the longest region name leave the app name 24).
+        return f"{self.app_name}-deploy-{self.location.account}-{self.location.region}"
+
+    @property
+    def state_key(self) -> str:
+        return f"{self.stage}/deployed.json"
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.stage}/deploy.lock"
+
+    @property
+    def chalice_state_file(self) -> str:
+        # Where `chalice deploy` and `chalice delete` read and write what they deployed.
+        return f".chalice/deployed/{self.stage}.json"
+
+
+def stage_target(deployments: Sequence[FunctionDeployment]) -> StageTarget:
+    first = deployments[0]
+    target = StageTarget(first.app_name, first.stage, first.location)
+    if len(target.state_bucket) > 63:
+        raise DeploymentConfigError(
+            f"app_name {first.app_name!r} is too long for the deploy state bucket's name {target.state_bucket!r} "
+            "(S3 allows 63 characters)")
+    return target
+
+
+@dataclass(frozen=True)
+class StackPasses:
+    """The parameters of the stack before `chalice deploy` and after it (None: no second pass)."""
+
+    before_functions: dict[str, str]
+    after_functions: dict[str, str] | None
+
+
+def stack_passes(deployments: Sequence[FunctionDeployment], template: Mapping[str, Any],
+                 previous: Mapping[str, str] | None, functions_exist: bool,
+                 certificate_readers: str | None) -> StackPasses:
+    """previous: the stack's current parameters (None: no stack yet). functions_exist: every
+    function of the stage exists already. certificate_readers: None keeps what the stack has."""
+    wanted = stage_parameters(deployments, template, previous, certificate_readers)
+    before = dict(wanted)
+    # The failed-event destination can only be put on a function that exists: until chalice has
+    # created update_task_dns, the stack leaves it out, and a second pass adds it.
+    before[FUNCTIONS_DEPLOYED] = "true" if functions_exist else "false"
+    # The writers deployed now send readiness checks to the hostname events queue until `chalice
+    # deploy` replaces them: the queue goes only after, or they would fail after every change.
+    if previous and previous.get(HOSTNAME_QUEUE_NAME_PARAMETER) and not wanted.get(HOSTNAME_QUEUE_NAME_PARAMETER):
+        before[HOSTNAME_QUEUE_NAME_PARAMETER] = previous[HOSTNAME_QUEUE_NAME_PARAMETER]
+    return StackPasses(before, None if before == wanted else wanted)
+
+
+def stage_parameters(deployments: Sequence[FunctionDeployment], template: Mapping[str, Any],
+                     previous: Mapping[str, str] | None, certificate_readers: str | None) -> dict[str, str]:
+    """Every parameter of the stack, as the stage's configuration sets it, once its functions exist."""
+    declared = template["Parameters"]
+    defaults = parameter_defaults(deployments)
+    stage = deployments[0].stage
+    missing = [f"{name} ({source})" for name, source in REQUIRED_FROM_THE_STAGE.items() if not defaults.get(name)]
+    if missing:
+        raise DeploymentConfigError(
+            f"stage {stage!r}: the supporting stack needs {', '.join(missing)} in .chalice/config.json")
+    parameters = {name: value for name, value in defaults.items() if name in declared}
+    parameters[FUNCTIONS_DEPLOYED] = "true"
+    if certificate_readers is not None:
+        parameters[CERTIFICATE_READERS] = normalized_role_list(certificate_readers)
+    else:
+        parameters[CERTIFICATE_READERS] = (previous or {}).get(CERTIFICATE_READERS, "")
+    return parameters
+
+
+def normalized_role_list(value: str) -> str:
+    return ",".join(role.strip() for role in value.split(",") if role.strip())

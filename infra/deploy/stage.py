@@ -1,0 +1,284 @@
+"""Deploy or destroy one stage, step by step, each step saying what it does.
+
+deploy: credentials; the stage's IAM policies, regenerated and checked; the deploy state bucket and
+the stage's lock; the supporting stack; the functions (`chalice deploy`, its state fetched from and
+stored in S3); the supporting stack again when it needs the functions to exist; then
+`task-subdomains doctor` and where everything is. destroy: the functions (`chalice delete`), then
+the supporting stack; the certificate bucket and the ACME account key stay.
+
+Exit codes: 0 done; 1 a step failed (its message says which and why); 2 it could not start
+(configuration, credentials, region).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+from chalicelib.shared.configuration import ConfigurationError
+from chalicelib.shared.functions import RENEW_CERTIFICATES
+from infra.deploy.plan import StageTarget, stack_passes, stage_target
+from infra.deploy.stack import StackFailed, SupportingStack
+from infra.deploy.state import DeployState, StageLocked, StateBucketNotOurs
+from infra.deployments import (
+    DeploymentConfigError,
+    FunctionDeployment,
+    function_deployments,
+    load_config,
+    refuse_shared_storage,
+    stage_names,
+)
+from infra.merge_templates import BASE_TEMPLATE, load_base_template
+from infra.policy_audit import audit
+from infra.policy_lint import unaccepted_findings
+
+EXIT_DONE, EXIT_FAILED, EXIT_CANNOT_START = 0, 1, 2
+# The credentials themselves were refused: expired, revoked, or of no account.
+_REFUSED_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+                        "UnrecognizedClientException", "AccessDenied"}
+
+
+class CannotStart(Exception):
+    """Nothing was changed: the configuration, the credentials or the region will not do."""
+
+
+class StepFailed(Exception):
+    """A step failed after others may have changed things; a rerun picks up from where it is."""
+
+
+def run_command(command: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> int:
+    """Runs a command with its output going straight to ours (chalice reports as it goes)."""
+    sys.stdout.flush()
+    return subprocess.run(list(command), cwd=cwd, env=dict(environ), check=False).returncode
+
+
+@dataclass
+class StageDeployment:
+    project_dir: Path
+    stage: str
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    run: Callable[[Sequence[str], Path, Mapping[str, str]], int] = run_command
+    say: Callable[[str], None] = print
+    bin_dir: Path = Path(sys.executable).parent
+
+    # -- the two commands -------------------------------------------------------------------------
+
+    def deploy(self, certificate_readers: str | None = None) -> int:
+        return self._guarded("deploy", lambda: self._deploy(certificate_readers))
+
+    def destroy(self) -> int:
+        return self._guarded("destroy", self._destroy)
+
+    def _guarded(self, command: str, body: Callable[[], int]) -> int:
+        try:
+            return body()
+        except CannotStart as error:
+            self.say(f"make {command}: {error}")
+            return EXIT_CANNOT_START
+        except (StepFailed, StackFailed, StageLocked, StateBucketNotOurs) as error:
+            self.say(f"make {command}: {error}")
+            return EXIT_FAILED
+        except (ClientError, BotoCoreError) as error:
+            self.say(f"make {command}: AWS refused or failed: {error}")
+            return EXIT_FAILED
+
+    def _deploy(self, certificate_readers: str | None) -> int:
+        deployments = self._stage_deployments()
+        target = stage_target(deployments)
+        session = self._session(target)
+        self._check_policies(deployments)
+        state = self._state(session, target)
+        stack = SupportingStack(session.client("cloudformation"), target.stack_name, self.say)
+        state.lock(target.lock_key, f"make deploy STAGE={self.stage}")
+        try:
+            self._deploy_locked(deployments, target, session, state, stack, certificate_readers)
+        finally:
+            state.unlock(target.lock_key)
+        self._doctor(target)
+        self._where_things_are(deployments, target, stack)
+        return EXIT_DONE
+
+    def _deploy_locked(self, deployments, target: StageTarget, session, state: DeployState,
+                       stack: SupportingStack, certificate_readers: str | None) -> None:
+        template_body = (self.project_dir / "infra" / BASE_TEMPLATE.name).read_text()
+        template = load_base_template(self.project_dir / "infra" / BASE_TEMPLATE.name)
+        current = stack.state()
+        passes = stack_passes(deployments, template, current.parameters if current else None,
+                              functions_exist=self._functions_exist(session, deployments),
+                              certificate_readers=certificate_readers)
+        self._step(f"supporting stack {stack.name}")
+        self.say(f"  {stack.apply(template_body, passes.before_functions)}")
+        self._step(f"functions (chalice deploy --stage {self.stage})")
+        self._chalice(target, state, "deploy")
+        if passes.after_functions is not None:
+            self._step(f"supporting stack {stack.name}, now that the functions exist")
+            self.say(f"  {stack.apply(template_body, passes.after_functions)}")
+
+    def _destroy(self) -> int:
+        deployments = self._stage_deployments()
+        target = stage_target(deployments)
+        session = self._session(target)
+        state = self._state(session, target, create=False)
+        stack = SupportingStack(session.client("cloudformation"), target.stack_name, self.say)
+        if state is None:
+            self.say(f"no deploy state bucket s3://{target.state_bucket}: no function of stage {self.stage} "
+                     "was deployed by make deploy")
+        else:
+            state.lock(target.lock_key, f"make destroy STAGE={self.stage}")
+            try:
+                self._step(f"functions (chalice delete --stage {self.stage})")
+                self._chalice(target, state, "delete")
+                state.forget(target.state_key)
+            finally:
+                state.unlock(target.lock_key)
+        self._step(f"supporting stack {stack.name}")
+        self.say("  deleted" if stack.delete() else "  there was none")
+        self._what_stays(deployments)
+        return EXIT_DONE
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _stage_deployments(self) -> tuple[FunctionDeployment, ...]:
+        try:
+            config = load_config(self.project_dir / ".chalice")
+            if self.stage not in stage_names(config):
+                raise CannotStart(f"no stage {self.stage!r} in .chalice/config.json (its stages: "
+                                  f"{', '.join(stage_names(config))})")
+            refuse_shared_storage(config)
+            return function_deployments(config, self.stage)
+        except (DeploymentConfigError, ConfigurationError, OSError, ValueError) as error:
+            if isinstance(error, CannotStart):
+                raise
+            raise CannotStart(f".chalice/config.json: {error}") from None
+
+    def _session(self, target: StageTarget) -> boto3.Session:
+        """A session in the stage's region, with credentials of the stage's account."""
+        region = target.location.region
+        for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            value = self.environ.get(variable, "").strip()
+            if value and value != region:
+                raise CannotStart(f"{variable}={value}, but stage {self.stage}'s CLUSTER_ARN is in {region}, where "
+                                  f"its functions go: unset {variable} (make deploy takes the region from CLUSTER_ARN)")
+        self._step("credentials")
+        session = boto3.Session(region_name=region, profile_name=self.environ.get("AWS_PROFILE") or None)
+        if session.get_credentials() is None:
+            raise CannotStart("no AWS credentials: set AWS_PROFILE (then `aws sso login` if it is an SSO profile), "
+                              "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        try:
+            identity = session.client("sts").get_caller_identity()
+        except (NoCredentialsError, PartialCredentialsError) as error:
+            raise CannotStart(f"no usable AWS credentials: {error}") from None
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _REFUSED_CREDENTIALS:
+                raise CannotStart(f"AWS refused the credentials ({error.response['Error']['Code']}): renew them "
+                                  "(`aws sso login`, or new keys)") from None
+            raise
+        if identity["Account"] != target.location.account:
+            raise CannotStart(f"the credentials are of account {identity['Account']}, but stage {self.stage}'s "
+                              f"CLUSTER_ARN is in account {target.location.account}: use credentials of that "
+                              "account (AWS_PROFILE)")
+        self.say(f"  {identity['Arn']}, region {region} (from CLUSTER_ARN)")
+        return session
+
+    def _check_policies(self, deployments: Sequence[FunctionDeployment]) -> None:
+        # Imported here: infra/__main__.py is `make policies` itself.
+        from infra.__main__ import generated_files, stale_files
+
+        self._step("IAM policies (make policies), checked")
+        files = generated_files(self.project_dir)
+        for path in stale_files(files):
+            path.write_text(files[path])
+            self.say(f"  wrote {path.relative_to(self.project_dir)} (commit it with the configuration)")
+        problems = []
+        for deployment in deployments:
+            policy = json.loads((self.project_dir / ".chalice" / deployment.policy_file).read_text())
+            problems += audit(deployment, policy)
+            problems += [f"{deployment.policy_file}: parliament: {finding}"
+                         for finding in unaccepted_findings(deployment.function, policy)]
+        if problems:
+            raise CannotStart("the IAM policies grant more than the functions need: " + "; ".join(problems))
+        self.say(f"  {len(deployments)} policies, each its function's own, nothing more")
+
+    def _state(self, session, target: StageTarget, create: bool = True) -> DeployState | None:
+        state = DeployState(session.client("s3"), target.state_bucket, target.location.account,
+                            target.location.region)
+        if create:
+            self._step(f"deploy state in s3://{target.state_bucket}/{self.stage}/")
+            self.say("  bucket created" if state.ensure_bucket() else "  bucket there")
+            return state
+        return state if state.exists() else None
+
+    def _functions_exist(self, session, deployments: Sequence[FunctionDeployment]) -> bool:
+        lambda_ = session.client("lambda")
+        for deployment in deployments:
+            try:
+                lambda_.get_function_configuration(FunctionName=deployment.lambda_name)
+            except lambda_.exceptions.ResourceNotFoundException:
+                return False
+        return True
+
+    def _chalice(self, target: StageTarget, state: DeployState, command: str) -> None:
+        """`chalice deploy` or `chalice delete`, with what earlier runs recorded, from any machine."""
+        local = self.project_dir / target.chalice_state_file
+        if state.fetch(target.state_key, local):
+            self.say(f"  state from s3://{state.bucket}/{target.state_key}")
+        elif local.exists():
+            # Deployed with chalice before make deploy was used: this machine's record is the one.
+            self.say(f"  state from {target.chalice_state_file} (none stored yet)")
+        code = self.run([str(self.bin_dir / "chalice"), command, "--stage", self.stage], self.project_dir,
+                        self._child_environment(target))
+        # What chalice recorded is stored even when it failed: it records after each success, and
+        # the next run must know what exists.
+        if local.exists():
+            state.store(local, target.state_key)
+        if code != 0:
+            raise StepFailed(f"chalice {command} --stage {self.stage} exited {code} (its output is above); run "
+                             "the same command again once the cause is fixed")
+
+    def _doctor(self, target: StageTarget) -> None:
+        self._step(f"task-subdomains --stage {self.stage} doctor")
+        code = self.run([sys.executable, "-m", "operator_cli", "--stage", self.stage, "doctor"], self.project_dir,
+                        self._child_environment(target))
+        if code != 0:
+            self.say(f"  doctor exited {code}: the stage is deployed; what it found is above (a new stage has no "
+                     f"certificate until its first renewal: task-subdomains --stage {self.stage} renew --force "
+                     "--async)")
+
+    def _where_things_are(self, deployments, target: StageTarget, stack: SupportingStack) -> None:
+        current = stack.state()
+        outputs = current.outputs if current else {}
+        self.say(f"\nstage {self.stage} is deployed in {target.location.region}, account {target.location.account}:")
+        for deployment in deployments:
+            self.say(f"  function  {deployment.lambda_name}   log: {deployment.log_group}")
+        for key, value in sorted(outputs.items()):
+            self.say(f"  {key}  {value}")
+        alarms = [name for name in stack.resources_of_type("AWS::CloudWatch::Alarm") if name]
+        self.say(f"  alarms    {len(alarms)}, notifying the topic" + "".join(f"\n            {a}" for a in alarms))
+        self.say(f"  stack     {stack.name}   deploy state: s3://{target.state_bucket}/{target.state_key}")
+        if outputs.get("NotificationTopicArn"):
+            self.say("  confirm the subscription in the email SNS sends to NOTIFY_EMAIL, or no alarm reaches you")
+
+    def _what_stays(self, deployments: Sequence[FunctionDeployment]) -> None:
+        renewal = next(d for d in deployments if d.function == RENEW_CERTIFICATES).renewal
+        buckets = sorted({spec.bucket for spec in renewal.certificates})
+        self.say(f"\nstage {self.stage} is removed. Kept on purpose (docs/deploying.md \"Tearing down\"):")
+        for bucket in buckets:
+            self.say(f"  certificate bucket s3://{bucket} (the live certificate and key)")
+        self.say(f"  ACME account {renewal.account_key_parameter} and {renewal.account_url_parameter} in SSM")
+        self.say("  task records under DOMAIN_PREFIX, if tasks still ran (stop them first, or delete the names "
+                 "that carry the heritage=task-subdomains marker)")
+
+    def _child_environment(self, target: StageTarget) -> dict[str, str]:
+        region = target.location.region
+        # chalice (botocore) reads AWS_DEFAULT_REGION; the AWS CLI and task-subdomains AWS_REGION.
+        return {**self.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+
+    def _step(self, what: str) -> None:
+        self.say(f"==> {what}")
+
