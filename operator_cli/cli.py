@@ -24,9 +24,10 @@ from chalicelib.shared.aws_clients import client as app_client
 from chalicelib.shared.functions import RECONCILE_TASK_DNS, RENEW_CERTIFICATES
 from chalicelib.shared.logs import logger
 from operator_cli.aws_settings import applied, choose_region, require_credentials, sdk_region
-from operator_cli.ca_identity import fetch_directory
 from operator_cli.configuration import OperatorConfig, default_chalice_dir, load_operator_config
-from operator_cli.doctor import Doctor
+from operator_cli.doctor.ca_identity import fetch_directory
+from operator_cli.doctor.checks import checks_text
+from operator_cli.doctor.doctor import Doctor
 from operator_cli.errors import (
     EXIT_PROBLEM,
     CannotTell,
@@ -34,19 +35,15 @@ from operator_cli.errors import (
     checks_exit_code,
     exit_code_and_message,
 )
-from operator_cli.invoke import (
-    invoke,
-    invoke_async,
-    lambda_invoke_client,
-    reconcile_locally,
-    renew_locally,
-    renewal_payload,
-)
-from operator_cli.render import checks_text, reconcile_text, renewal_text, status_text
-from operator_cli.renewal_information import RenewalInformation
-from operator_cli.status import read_status
-from operator_cli.task_status import task_event_writer
-from operator_cli.wait import DEFAULT_TIMEOUT_SECONDS, outcome_text, wait_for_task
+from operator_cli.invoke import invoke, invoke_async, lambda_invoke_client
+from operator_cli.reconcile import reconcile_locally, reconcile_text
+from operator_cli.renew.render import renewal_text
+from operator_cli.renew.runs import renew_locally, renewal_payload
+from operator_cli.status.render import status_text
+from operator_cli.status.renewal_information import RenewalInformation
+from operator_cli.status.status import read_status
+from operator_cli.status.task_status import task_event_writer
+from operator_cli.wait.wait import DEFAULT_TIMEOUT_SECONDS, outcome_text, wait_for_task
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from botocore.exceptions import (
 from chalicelib.certificates.renewal import InvalidRequest, RenewalFailed
 from chalicelib.shared.configuration import ConfigurationError
 from operator_cli.aws_settings import AwsSettingsError
-from operator_cli.checks import ERROR, FAIL, Check
 from operator_cli.configuration import StageConfigError
+from operator_cli.doctor.checks import ERROR, FAIL, Check
 from operator_cli.invoke import InvocationFailed, NotDeployed
-from operator_cli.name_servers import NoNameServers
-from operator_cli.wait import UnknownName
+from operator_cli.wait.name_servers import NoNameServers
+from operator_cli.wait.wait import UnknownName
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1

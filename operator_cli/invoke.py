@@ -1,22 +1,17 @@
-"""`renew` and `reconcile`: the deployed function, invoked; or, with --local, the same code in this process.
+"""The deployed functions, invoked: what `renew` and `reconcile` do unless --local.
 
-Invoked, the function runs with its own role and configuration, and its answer is printed. Local
-runs build the function's objects from the same settings and adapters the handlers use, with
-the operator's credentials: what the local stack uses, and a break-glass operator when the
-function cannot run.
+The function runs with its own role and configuration; its answer is returned, its error raised
+as InvocationFailed (which errors.py maps to exit 1), a missing function as NotDeployed (exit 2).
 
-IAM (invoked): lambda:InvokeFunction on the function.
+IAM: lambda:InvokeFunction on the function.
 """
 
 import json
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
-from chalicelib.task_records.composition import task_event_handlers
-from chalicelib.task_records.settings import TaskDnsSettings
 
 # renew_certificates may run for its whole 900 s timeout; the answer must be waited for.
 INVOKE_READ_TIMEOUT_SECONDS = 960
@@ -39,14 +34,6 @@ def lambda_invoke_client():
     # own, built now: boto3's default session keeps the settings of the first command that used it.
     return boto3.session.Session().client("lambda", config=Config(read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
                                                 retries={"mode": "standard", "total_max_attempts": 1}))
-
-
-def renewal_payload(force: bool, names: Iterable[str]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"force": force}
-    names = list(names)
-    if names:
-        payload["names"] = names
-    return payload
 
 
 def invoke(lambda_client, function_name: str, payload: dict[str, Any]) -> Any:
@@ -76,13 +63,3 @@ def invoke_async(lambda_client, function_name: str, payload: dict[str, Any]) -> 
                                     Payload=json.dumps(payload).encode())
     return response["StatusCode"]
 
-
-def reconcile_locally(settings: TaskDnsSettings, client: Callable[[str], Any], dry_run: bool) -> dict[str, Any]:
-    return task_event_handlers(settings, client).reconcile_task_dns({"dry_run": dry_run})
-
-
-def renew_locally(settings, force: bool, clocks) -> dict[str, Any]:
-    # Imported here: only renew needs the ACME stack.
-    from chalicelib.certificates.renewal import CertificateRenewal, RenewalAdapters
-
-    return CertificateRenewal(settings, RenewalAdapters.from_clients(settings), clocks).run(force=force)

@@ -4,8 +4,8 @@ import pytest
 
 from chalicelib.certificates.settings import LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING
 from chalicelib.shared.records import RecordSet
-from operator_cli.ca_identity import LETS_ENCRYPT_IDENTITY, CaIdentity, ca_identity, identities_from_directory
-from operator_cli.caa import caa_check, names_up_to, parse_caa, relevant_caa
+from operator_cli.doctor.ca_identity import LETS_ENCRYPT_IDENTITY, CaIdentity, ca_identity, identities_from_directory
+from operator_cli.doctor.caa import caa_check, names_up_to, parse_caa, relevant_caa
 
 APEX = "example.com"
 LETS_ENCRYPT = CaIdentity(LETSENCRYPT_PRODUCTION, (LETS_ENCRYPT_IDENTITY,))

@@ -11,12 +11,12 @@ from chalicelib.shared.records import RecordSet, record_set
 from chalicelib.task_records.events import task_event_pattern
 from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.tasks import Task, TaskAddresses
-from operator_cli.certificate_status import EXPIRY_ATTENTION, certificate_status
-from operator_cli.deployment_checks import DeployedFunction, Rule, deployment_checks, expected_functions
-from operator_cli.doctor import certificate_coverage_check
-from operator_cli.storage_checks import BucketFacts, account_parameter_check, bucket_checks
-from operator_cli.task_status import task_event_writer, task_records_status
-from operator_cli.zones import HostedZone, containment_check, zone_check
+from operator_cli.doctor.deployment_checks import DeployedFunction, Rule, deployment_checks, expected_functions
+from operator_cli.doctor.doctor import certificate_coverage_check
+from operator_cli.doctor.storage_checks import BucketFacts, account_parameter_check, bucket_checks
+from operator_cli.doctor.zones import HostedZone, containment_check, zone_check
+from operator_cli.status.certificate_status import EXPIRY_ATTENTION, certificate_status
+from operator_cli.status.task_status import task_event_writer, task_records_status
 
 PREFIX = "eu-west-2.browser.example.com"
 SPEC = CertificateSpec(domains=(f"*.{PREFIX}", PREFIX), zone_id="Z1", bucket="certs", prefix=f"{PREFIX}/")

@@ -9,7 +9,7 @@ from chalicelib.certificates.settings import LETSENCRYPT_STAGING
 from chalicelib.task_records.events import task_event_pattern
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from embedded_stack.fargate import DOMAIN_PREFIX
-from operator_cli.negative_caching import NEGATIVE_TTL_LIMIT, Soa, negative_caching_ttl
+from operator_cli.doctor.negative_caching import NEGATIVE_TTL_LIMIT, Soa, negative_caching_ttl
 from tests.cli_support import WORKSPACE, checks_of, run, set_up_deployment
 from tests.conftest import CLUSTER_ARN
 

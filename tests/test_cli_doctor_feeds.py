@@ -7,8 +7,8 @@ import pytest
 from chalicelib.certificates.settings import LETSENCRYPT_STAGING
 from chalicelib.task_records.events import task_event_pattern
 from embedded_stack.fargate import DOMAIN_PREFIX
-from operator_cli import doctor as doctor_module
-from operator_cli.zone_capacity import ZoneLimit
+from operator_cli.doctor import doctor as doctor_module
+from operator_cli.doctor.zone_capacity import ZoneLimit
 from tests.cli_support import checks_of, run, set_up_deployment
 from tests.conftest import CLUSTER_ARN
 from tests.test_cli_doctor import deploy_function, lambda_name, route

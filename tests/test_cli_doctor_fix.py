@@ -9,7 +9,7 @@ import pytest
 from chalicelib.certificates.settings import LETSENCRYPT_STAGING
 from chalicelib.shared.aws_clients import client
 from embedded_stack.fargate import DOMAIN_PREFIX
-from operator_cli.negative_caching import NEGATIVE_TTL_LIMIT, Soa
+from operator_cli.doctor.negative_caching import NEGATIVE_TTL_LIMIT, Soa
 from tests.cli_support import checks_of, run, set_up_deployment
 from tests.helpers import hooked
 

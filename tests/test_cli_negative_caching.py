@@ -5,7 +5,7 @@ import pytest
 from chalicelib.shared.records import RecordSet, record_set
 from chalicelib.shared.route53 import change_to_route53, from_route53
 from embedded_stack.zone_soa import ROUTE53_SOA_TTL, route53_default_soa
-from operator_cli.negative_caching import (
+from operator_cli.doctor.negative_caching import (
     NEGATIVE_TTL_LIMIT,
     Soa,
     SoaOutcome,

@@ -12,9 +12,9 @@ from chalicelib.shared.aws_clients import client
 from chalicelib.task_records.ownership import ownership_marker
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import DOMAIN_PREFIX
-from operator_cli.certificate_status import EXPIRY_ATTENTION
 from operator_cli.cli import Runtime
-from operator_cli.renewal_information import RenewalInformation
+from operator_cli.status.certificate_status import EXPIRY_ATTENTION
+from operator_cli.status.renewal_information import RenewalInformation
 from tests.cli_support import BUCKET, run, set_up_deployment
 from tests.fault_injection import failing
 from tests.helpers import hooked

@@ -23,7 +23,7 @@ from chalicelib.shared.configuration import ConfigurationError
 from chalicelib.task_records.settings import TaskDnsSettings
 from embedded_stack.fargate import DOMAIN_PREFIX
 from operator_cli.cli import Runtime
-from operator_cli.name_servers import (
+from operator_cli.wait.name_servers import (
     NAMESERVERS_VARIABLE,
     Answer,
     NameServer,
@@ -33,7 +33,7 @@ from operator_cli.name_servers import (
     name_servers,
     parse_name_servers,
 )
-from operator_cli.readiness import (
+from operator_cli.wait.readiness import (
     UNKNOWN_TASK_GRACE_SECONDS,
     Addresses,
     NeverReady,
@@ -43,7 +43,7 @@ from operator_cli.readiness import (
     server_verdict,
     wanted_addresses,
 )
-from operator_cli.wait import UnknownName, task_of
+from operator_cli.wait.wait import UnknownName, task_of
 from tests.cli_support import run
 from tests.helpers import FakeClock, marker
 

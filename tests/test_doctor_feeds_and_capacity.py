@@ -5,15 +5,15 @@ import pytest
 from chalicelib.shared.functions import PROCESS_TASK_EVENTS, UPDATE_TASK_DNS
 from chalicelib.shared.records import RecordSet
 from chalicelib.task_records.events import task_event_pattern
-from operator_cli.checks import FAIL, OK, SKIP, WARN
-from operator_cli.deployment_checks import (
+from operator_cli.doctor.checks import FAIL, OK, SKIP, WARN
+from operator_cli.doctor.deployment_checks import (
     DeployedFunction,
     Rule,
     TaskEventsQueue,
     deployment_checks,
     queue_rule_check,
 )
-from operator_cli.zone_capacity import Unanswered, ZoneLimit, record_sets_per_task, zone_capacity_check
+from operator_cli.doctor.zone_capacity import Unanswered, ZoneLimit, record_sets_per_task, zone_capacity_check
 
 CLUSTER = "arn:aws:ecs:eu-west-2:111122223333:cluster/users"
 OTHER = "arn:aws:ecs:eu-west-2:111122223333:cluster/others"

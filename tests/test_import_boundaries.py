@@ -5,6 +5,9 @@
   stack (acme, josepy): the DNS functions' cold start stays small, and a change on the
   certificate side cannot break task records.
 - app.py imports the certificate side only inside the renewal handler, never at module level.
+- operator_cli: a command's subpackage (doctor/, status/, renew/, wait/) imports no other
+  command's; the modules they share stay at the top and import no command, but for cli.py (the
+  click commands) and errors.py (every command's errors, mapped to exit codes in one place).
 """
 
 import ast
@@ -14,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICELIB = ROOT / "chalicelib"
+OPERATOR_CLI = ROOT / "operator_cli"
 ACME_STACK = ("acme", "josepy")
 
 
@@ -69,3 +73,28 @@ def test_the_rule_sees_a_forbidden_import(tmp_path):
     offender.write_text("def f():\n    from chalicelib.certificates.issuer import AcmeIssuer\n    import josepy\n")
     assert {m for m in imported_modules(offender) if within(m, "chalicelib.certificates", *ACME_STACK)} == {
         "chalicelib.certificates.issuer", "josepy"}
+
+
+def operator_commands() -> dict[str, str]:
+    """Each command's own modules, as the package prefix they are imported by: its subpackage, or
+    a top-level module of the command's own (reconcile.py)."""
+    commands = {p.name: f"operator_cli.{p.name}" for p in OPERATOR_CLI.iterdir() if (p / "__init__.py").exists()}
+    return commands | {"reconcile": "operator_cli.reconcile"}
+
+
+@pytest.mark.parametrize("path", sorted(OPERATOR_CLI.glob("*/*.py")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_commands_subpackage_imports_no_other_command(path):
+    others = [prefix for command, prefix in operator_commands().items() if command != path.parent.name]
+    assert {m for m in imported_modules(path) if within(m, *others)} == set()
+
+
+@pytest.mark.parametrize("path", sorted(set(OPERATOR_CLI.glob("*.py")) - {OPERATOR_CLI / "cli.py",
+                                                                       OPERATOR_CLI / "errors.py"}),
+                         ids=lambda p: p.name)
+def test_the_shared_operator_modules_import_no_command(path):
+    commands = [prefix for command, prefix in operator_commands().items() if command != path.stem]
+    assert {m for m in imported_modules(path) if within(m, *commands)} == set()
+
+
+def test_the_operator_command_has_a_subpackage_per_command_with_several_modules():
+    assert set(operator_commands()) == {"doctor", "status", "renew", "wait", "reconcile"}

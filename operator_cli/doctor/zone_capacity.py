@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from chalicelib.shared.aws_clients import error_code
 from chalicelib.shared.records import RecordSet
 from chalicelib.shared.route53 import normalize_name
-from operator_cli.checks import OK, SKIP, WARN, Check
+from operator_cli.doctor.checks import OK, SKIP, WARN, Check
 
 LIMIT_TYPE = "MAX_RRSETS_BY_ZONE"
 HEADROOM_WARNING = 0.20  # warn when less than this share of the zone's record sets is left

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from chalicelib.shared.records import Action, Change, ChangePlan, RecordSet
 from chalicelib.shared.soa import SOA_TYPE, Soa, UnreadableSoa, negative_caching_ttl, soa_record_set
-from operator_cli.checks import OK, WARN, Check
+from operator_cli.doctor.checks import OK, WARN, Check
 
 # Task records have TTL 60; a longer negative TTL is what makes a fresh name "sometimes" fail.
 NEGATIVE_TTL_LIMIT = 60

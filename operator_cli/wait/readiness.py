@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from operator_cli.name_servers import QUERY_TYPES, Answer, ServerAnswers
+from operator_cli.wait.name_servers import QUERY_TYPES, Answer, ServerAnswers
 
 # ECS is eventually consistent: DescribeTasks may not know a task for a moment after RunTask
 # returned it. Past this, a task ECS does not know is one that will never be ready.

@@ -28,3 +28,8 @@ class Check:
 
 def any_failed(checks: Iterable[Check]) -> bool:
     return any(check.level == FAIL for check in checks)
+
+
+def checks_text(checks: Iterable[Check]) -> str:
+    """One line per check, the levels in a column; `--json` prints each check's as_dict()."""
+    return "\n".join(f"{check.level:<5} {check.check:<20} {check.subject}: {check.message}" for check in checks)

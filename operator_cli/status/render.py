@@ -1,13 +1,10 @@
-"""The command's readable output. Pure functions of the reports; `--json` prints the reports' as_dict()."""
+"""`status` as text. Pure functions of the report; `--json` prints the report's as_dict()."""
 
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from operator_cli.certificate_status import STORED_OBJECTS, CertificateStatus
-from operator_cli.checks import Check
-from operator_cli.status import StatusReport
-from operator_cli.task_status import TaskRecordsStatus
+from operator_cli.status.certificate_status import STORED_OBJECTS, CertificateStatus
+from operator_cli.status.status import StatusReport
+from operator_cli.status.task_status import TaskRecordsStatus
 
 STATE_WORDS = {
     "ok": "ok",
@@ -71,38 +68,6 @@ def _task_record_lines(records: TaskRecordsStatus) -> list[str]:
                  + (" (never touched)" if records.foreign else ""))
     lines += [f"    {name.hostname}  {', '.join(name.types)}" for name in records.foreign]
     return lines
-
-
-def checks_text(checks: Iterable[Check]) -> str:
-    return "\n".join(f"{check.level:<5} {check.check:<20} {check.subject}: {check.message}" for check in checks)
-
-
-def reconcile_text(result: Mapping[str, Any]) -> str:
-    plan = result.get("plan", {})
-    if result.get("dry_run"):
-        lines = ["dry run: nothing changed; reconcile would"]
-        for action, key in (("create", "created"), ("update", "updated"), ("delete", "deleted")):
-            names = plan.get(action, [])
-            lines.append(f"  {action} {result.get(key, len(names))}" + (f": {', '.join(names)}" if names else ""))
-        lines.append(f"  leave {result.get('skipped_foreign', 0)} foreign name(s) alone")
-        return "\n".join(lines)
-    return (f"created {result.get('created', 0)}, updated {result.get('updated', 0)}, "
-            f"deleted {result.get('deleted', 0)}, left {result.get('skipped_foreign', 0)} foreign name(s) alone, "
-            f"in {result.get('calls', 0)} Route53 call(s)")
-
-
-def renewal_text(result: Mapping[str, Any]) -> str:
-    lines = []
-    for label, outcome in result.items():
-        if not isinstance(outcome, Mapping):
-            lines.append(f"{label}: {outcome}")
-        elif outcome.get("outcome") == "issued":
-            lines.append(f"{label}: issued, serial {outcome.get('serial')}, not after {outcome.get('not_after')}")
-        elif outcome.get("outcome") == "not-due":
-            lines.append(f"{label}: not due; renews at {outcome.get('renew_at')} (--force to renew now)")
-        else:
-            lines.append(f"{label}: {outcome.get('outcome')}" + (f": {outcome['error']}" if "error" in outcome else ""))
-    return "\n".join(lines)
 
 
 def _moment(moment: datetime | None) -> str:

@@ -30,7 +30,7 @@ from chalicelib.shared.functions import (
     UPDATE_TASK_DNS,
 )
 from chalicelib.task_records.events import task_event_pattern
-from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
+from operator_cli.doctor.checks import FAIL, OK, SKIP, WARN, Check
 
 SCHEDULED_FUNCTIONS = (RECONCILE_TASK_DNS, RENEW_CERTIFICATES)
 ECS_EVENT_SOURCE = "aws.ecs"

@@ -14,9 +14,9 @@ from chalicelib.certificates.store import CertificateStore
 from chalicelib.shared.functions import UPDATE_TASK_DNS
 from chalicelib.task_records.composition import TaskRecordAdapters
 from chalicelib.task_records.settings import TaskDnsSettings
-from operator_cli.certificate_status import CertificateStatus, read_certificate_status
-from operator_cli.renewal_information import RenewalInformation
-from operator_cli.task_status import TaskRecordsStatus, task_records_status
+from operator_cli.status.certificate_status import CertificateStatus, read_certificate_status
+from operator_cli.status.renewal_information import RenewalInformation
+from operator_cli.status.task_status import TaskRecordsStatus, task_records_status
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from chalicelib.shared.route53 import RecordSet
-from operator_cli.ca_identity import CaIdentity
-from operator_cli.checks import FAIL, OK, WARN, Check
+from operator_cli.doctor.ca_identity import CaIdentity
+from operator_cli.doctor.checks import FAIL, OK, WARN, Check
 
 CAA_TYPE = "CAA"
 CNAME_TYPE = "CNAME"

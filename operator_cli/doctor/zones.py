@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
 from chalicelib.shared.route53 import RecordSet, Route53Zone, normalize_name
-from operator_cli.caa import names_up_to
-from operator_cli.checks import FAIL, OK, Check
+from operator_cli.doctor.caa import names_up_to
+from operator_cli.doctor.checks import FAIL, OK, Check
 
 NS_TYPE = "NS"
 

@@ -14,27 +14,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.certificates.account import AcmeAccountStore
 from chalicelib.certificates.settings import CertificateSpec, RenewalSettings
 from chalicelib.shared.functions import PROCESS_TASK_EVENTS, TASK_EVENTS_QUEUE_VARIABLE
-from operator_cli.ca_identity import CaIdentity, ca_identity
-from operator_cli.caa import caa_check, lookup_name, relevant_caa
-from operator_cli.checks import FAIL, OK, SKIP, WARN, Check
 from operator_cli.configuration import OperatorConfig
-from operator_cli.deployment_checks import DeploymentReader, deployment_checks, expected_functions
-from operator_cli.errors import check_for_error
-from operator_cli.negative_caching import (
+from operator_cli.doctor.ca_identity import CaIdentity, ca_identity
+from operator_cli.doctor.caa import caa_check, lookup_name, relevant_caa
+from operator_cli.doctor.checks import FAIL, OK, SKIP, WARN, Check
+from operator_cli.doctor.deployment_checks import DeploymentReader, deployment_checks, expected_functions
+from operator_cli.doctor.negative_caching import (
     UnreadableSoa,
     negative_caching_check,
     plan_lower_negative_caching,
     soa_record_set,
 )
-from operator_cli.storage_checks import StorageReader, account_parameter_check, bucket_checks
-from operator_cli.zone_capacity import (
+from operator_cli.doctor.storage_checks import StorageReader, account_parameter_check, bucket_checks
+from operator_cli.doctor.zone_capacity import (
     RECORD_SETS_PER_TASK,
     ZoneLimit,
     read_zone_limit,
     record_sets_per_task,
     zone_capacity_check,
 )
-from operator_cli.zones import HostedZone, ZoneReader, containment_check, zone_check
+from operator_cli.doctor.zones import HostedZone, ZoneReader, containment_check, zone_check
+from operator_cli.errors import check_for_error
 
 _QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?")
 

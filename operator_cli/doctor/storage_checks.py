@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from chalicelib.shared.aws_clients import error_code
-from operator_cli.checks import FAIL, OK, WARN, Check
+from operator_cli.doctor.checks import FAIL, OK, WARN, Check
 
 SECURE_STRING = "SecureString"
 PUBLIC_ACCESS_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")

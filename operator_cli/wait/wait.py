@@ -20,8 +20,8 @@ from typing import Any
 from chalicelib.shared.waiting import Waiter, WaitTimedOut
 from chalicelib.task_records.arns import hostname_for_task, task_belongs_to_cluster, task_id_from_arn
 from chalicelib.task_records.settings import TaskDnsSettings
-from operator_cli.name_servers import ServerAnswers, ask_all, name_servers
-from operator_cli.readiness import (
+from operator_cli.wait.name_servers import ServerAnswers, ask_all, name_servers
+from operator_cli.wait.readiness import (
     Addresses,
     NeverReady,
     NotYet,
@@ -32,7 +32,7 @@ from operator_cli.readiness import (
     verdicts,
     wanted_addresses,
 )
-from operator_cli.task_lookup import EcsTaskLookup
+from operator_cli.wait.task_lookup import EcsTaskLookup
 
 DEFAULT_TIMEOUT_SECONDS = 120
 # Route53 answers from every server within about a minute of a change; each look costs a

@@ -9,7 +9,7 @@ IAM: ecs:DescribeTasks, ec2:DescribeNetworkInterfaces.
 from chalicelib.task_records.ecs import EcsTasks
 from chalicelib.task_records.network_interfaces import NetworkInterfaces
 from chalicelib.task_records.tasks import is_stopping_or_stopped
-from operator_cli.readiness import Addresses, TaskState
+from operator_cli.wait.readiness import Addresses, TaskState
 
 
 class EcsTaskLookup:

@@ -1,0 +1,1 @@
+"""`renew`: a renewal run, invoked or here (runs.py), and what it says (render.py)."""
