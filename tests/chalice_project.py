@@ -18,7 +18,10 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
-COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.json", ".chalice/policy-*.json")
+COPIED = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice/config.json", ".chalice/policy-*.json",
+          # What `make deploy` needs besides: the Makefile, the files its venv stamp is keyed on,
+          # and the operator command it ends with.
+          "Makefile", "requirements-dev.txt", "pyproject.toml", "operator_cli")
 # Variables the app reads: chalice must take them from the stage, never from the test process.
 APP_VARIABLES = ("DOMAIN_PREFIX", "HOSTED_ZONE_ID", "CLUSTER_ARN", "WORKSPACE", "CERTIFICATES",
                  "NOTIFY_EMAIL", "ACME_DIRECTORY_URL", "TASK_EVENTS_QUEUE_ARN", "HOSTNAME_EVENTS_QUEUE_ARN",
@@ -52,6 +55,27 @@ def set_stage_variables(project: Path, stage: str, **variables: str) -> dict:
     config["stages"][stage]["environment_variables"].update(variables)
     path.write_text(json.dumps(config, indent=2) + "\n")
     return config
+
+
+def add_stage(project: Path, stage: str, like: str, **variables: str) -> dict:
+    """A new stage in the copy's .chalice/config.json: `like`'s settings, its own policy files, and
+    these stage-level variables; the new config."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    settings = json.loads(json.dumps(config["stages"][like]))
+    settings["environment_variables"].update(variables)
+    for function, function_settings in settings["lambda_functions"].items():
+        function_settings["iam_policy_file"] = f"policy-{stage}-{function}.json"
+    config["stages"][stage] = settings
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return config
+
+
+def run_make(project: Path, *arguments: str, aws: Mapping[str, str]) -> subprocess.CompletedProcess:
+    """`make` in the copy, with this checkout's virtual environment (already installed: the copy's
+    requirements are the same files, so its stamp is found and nothing is installed again)."""
+    return _run(["make", "--no-print-directory", f"VENV={BIN_DIR.parent}", *arguments], cwd=project,
+                env=chalice_environment(aws))
 
 
 def run_infra(project: Path, *arguments: str) -> subprocess.CompletedProcess:

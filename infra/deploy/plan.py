@@ -13,6 +13,10 @@ from typing import Any
 from infra.deployments import DeploymentConfigError, FunctionDeployment, Location
 from infra.merge_templates import HOSTNAME_QUEUE_NAME_PARAMETER, parameter_defaults
 
+# A parameter's value that says "as the stack has it now" (CloudFormation's UsePreviousValue): the
+# task roles that may read the key are not in the stage's configuration, and a value read back
+# from the stack is not always what was given (a list comes back in another form).
+AS_BEFORE = None
 # Parameters make deploy decides itself, not from the stage's configuration.
 FUNCTIONS_DEPLOYED = "FunctionsDeployed"
 CERTIFICATE_READERS = "CertificateReaderRoleArns"
@@ -73,8 +77,8 @@ def stage_target(deployments: Sequence[FunctionDeployment]) -> StageTarget:
 class StackPasses:
     """The parameters of the stack before `chalice deploy` and after it (None: no second pass)."""
 
-    before_functions: dict[str, str]
-    after_functions: dict[str, str] | None
+    before_functions: dict[str, str | None]
+    after_functions: dict[str, str | None] | None
 
 
 def stack_passes(deployments: Sequence[FunctionDeployment], template: Mapping[str, Any],
@@ -95,7 +99,7 @@ def stack_passes(deployments: Sequence[FunctionDeployment], template: Mapping[st
 
 
 def stage_parameters(deployments: Sequence[FunctionDeployment], template: Mapping[str, Any],
-                     previous: Mapping[str, str] | None, certificate_readers: str | None) -> dict[str, str]:
+                     previous: Mapping[str, str] | None, certificate_readers: str | None) -> dict[str, str | None]:
     """Every parameter of the stack, as the stage's configuration sets it, once its functions exist."""
     declared = template["Parameters"]
     defaults = parameter_defaults(deployments)
@@ -104,12 +108,12 @@ def stage_parameters(deployments: Sequence[FunctionDeployment], template: Mappin
     if missing:
         raise DeploymentConfigError(
             f"stage {stage!r}: the supporting stack needs {', '.join(missing)} in .chalice/config.json")
-    parameters = {name: value for name, value in defaults.items() if name in declared}
+    parameters: dict[str, str | None] = {name: value for name, value in defaults.items() if name in declared}
     parameters[FUNCTIONS_DEPLOYED] = "true"
     if certificate_readers is not None:
         parameters[CERTIFICATE_READERS] = normalized_role_list(certificate_readers)
     else:
-        parameters[CERTIFICATE_READERS] = (previous or {}).get(CERTIFICATE_READERS, "")
+        parameters[CERTIFICATE_READERS] = AS_BEFORE if previous and CERTIFICATE_READERS in previous else ""
     return parameters
 
 

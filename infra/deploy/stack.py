@@ -45,8 +45,9 @@ class SupportingStack:
             parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
             outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
 
-    def apply(self, template_body: str, parameters: Mapping[str, str]) -> str:
-        """Create the stack, or update it to these parameters; "created", "updated" or "unchanged"."""
+    def apply(self, template_body: str, parameters: Mapping[str, str | None]) -> str:
+        """Create the stack, or update it to these parameters (None: the value the stack has);
+        "created", "updated" or "unchanged"."""
         state = self.state()
         if state is not None and state.status.endswith(_BUSY):
             raise StackFailed(f"stack {self.name} is {state.status}: another change is under way; run again when "
@@ -55,8 +56,9 @@ class SupportingStack:
             self._say(f"stack {self.name} is {state.status} (its creation failed): deleting it first")
             self.delete()
             state = None
-        arguments = {"StackName": self.name, "TemplateBody": template_body,
-                     "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]}
+        arguments = {"StackName": self.name, "TemplateBody": template_body, "Parameters": [
+            {"ParameterKey": k, "UsePreviousValue": True} if v is None else {"ParameterKey": k, "ParameterValue": v}
+            for k, v in parameters.items() if v is not None or state is not None]}
         if state is None:
             self._cloudformation.create_stack(**arguments, OnFailure="ROLLBACK")
             self._wait("stack_create_complete")

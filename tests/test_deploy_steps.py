@@ -1,0 +1,214 @@
+"""make deploy's decisions (pure) and its refusals and failures, in process against the emulator.
+
+The whole command, run as `make deploy`, is in test_make_deploy.py; here each way it can stop is
+shown to stop before it changes anything (exit 2) or to leave what a rerun needs (exit 1).
+"""
+
+import copy
+import json
+
+import boto3
+import pytest
+
+from embedded_stack.aws import ACCOUNT_ID, REGION
+from infra.deploy.plan import AS_BEFORE, StageTarget, stack_passes
+from infra.deploy.stage import EXIT_CANNOT_START, EXIT_DONE, EXIT_FAILED, StageDeployment
+from infra.deploy.state import DeployState
+from infra.deployments import DeploymentConfigError, Location, function_deployments, load_config
+from infra.merge_templates import load_base_template
+from tests.chalice_project import add_stage, copy_project, package_cache
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+
+CONFIG = load_config()
+TEMPLATE = load_base_template()
+DEV = function_deployments(CONFIG, "dev")
+
+
+def with_variables(**variables: str):
+    config = copy.deepcopy(CONFIG)
+    config["stages"]["dev"]["environment_variables"].update(variables)
+    return function_deployments(config, "dev")
+
+
+# -- the supporting stack's parameters (pure) --------------------------------------------------
+
+
+def test_a_first_deploy_leaves_the_failed_event_destination_to_a_second_pass():
+    passes = stack_passes(DEV, TEMPLATE, previous=None, functions_exist=False, certificate_readers=None)
+
+    assert passes.before_functions["FunctionsDeployed"] == "false"
+    assert passes.after_functions == {**passes.before_functions, "FunctionsDeployed": "true"}
+    assert passes.before_functions["CertificateReaderRoleArns"] == ""
+    assert passes.before_functions["CertificateBucketName"] == "task-subdomains-certs-dev"
+    assert passes.before_functions["NotificationTopicName"] == "task-subdomains-dev-certificates"
+    assert passes.before_functions["UpdateTaskDnsFunctionName"] == "task-subdomains-dev-update_task_dns"
+    assert set(passes.before_functions) <= set(TEMPLATE["Parameters"])
+
+
+def test_a_redeploy_is_one_pass_and_keeps_the_reader_roles_the_stack_has():
+    previous = {"CertificateReaderRoleArns": "arn:aws:iam::111122223333:role/reader", "FunctionsDeployed": "true"}
+
+    passes = stack_passes(DEV, TEMPLATE, previous=previous, functions_exist=True, certificate_readers=None)
+
+    assert passes.after_functions is None
+    assert passes.before_functions["FunctionsDeployed"] == "true"
+    assert passes.before_functions["CertificateReaderRoleArns"] is AS_BEFORE
+
+
+def test_reader_roles_given_replace_the_stacks():
+    passes = stack_passes(DEV, TEMPLATE, previous={"CertificateReaderRoleArns": "arn:old"}, functions_exist=True,
+                          certificate_readers=" arn:aws:iam::111122223333:role/a ,arn:aws:iam::111122223333:role/b,")
+    assert passes.before_functions["CertificateReaderRoleArns"] == (
+        "arn:aws:iam::111122223333:role/a,arn:aws:iam::111122223333:role/b")
+
+
+def test_the_hostname_queue_outlives_the_writers_that_send_to_it():
+    # Turning hostname events off: the deployed writers send checks until chalice replaces them.
+    previous = {"HostnameEventsQueueName": "task-subdomains-dev-hostname-events", "FunctionsDeployed": "true"}
+
+    passes = stack_passes(DEV, TEMPLATE, previous=previous, functions_exist=True, certificate_readers=None)
+
+    assert passes.before_functions["HostnameEventsQueueName"] == "task-subdomains-dev-hostname-events"
+    assert passes.after_functions["HostnameEventsQueueName"] == ""
+
+
+def test_buffered_mode_names_its_queue_and_cluster():
+    queue = "arn:aws:sqs:eu-west-2:111122223333:task-subdomains-dev-task-events"
+    passes = stack_passes(with_variables(TASK_EVENTS_QUEUE_ARN=queue), TEMPLATE, previous=None,
+                          functions_exist=False, certificate_readers=None)
+    assert passes.before_functions["TaskEventsQueueName"] == "task-subdomains-dev-task-events"
+    assert passes.before_functions["ClusterArn"] == CONFIG["stages"]["dev"]["environment_variables"]["CLUSTER_ARN"]
+
+
+def test_a_stage_without_a_notification_email_is_refused_naming_the_setting():
+    config = copy.deepcopy(CONFIG)
+    del config["stages"]["dev"]["environment_variables"]["NOTIFY_EMAIL"]
+    with pytest.raises(DeploymentConfigError, match="NotificationEmail \\(NOTIFY_EMAIL\\)"):
+        stack_passes(function_deployments(config, "dev"), TEMPLATE, None, False, None)
+
+
+def test_the_state_bucket_is_named_from_the_account_and_region():
+    target = StageTarget("task-subdomains", "prod", Location("aws", "eu-west-2", "111122223333"))
+    assert target.state_bucket == "task-subdomains-deploy-111122223333-eu-west-2"
+    assert (target.state_key, target.lock_key, target.stack_name) == (
+        "prod/deployed.json", "prod/deploy.lock", "task-subdomains-prod-infra")
+
+
+# -- refusals and failures, in process ---------------------------------------------------------
+
+
+@pytest.fixture
+def project(aws, tmp_path, request):
+    """A copy with stage x in the emulated account; the zone and cluster it names exist."""
+    zone_id = boto3.client("route53").create_hosted_zone(
+        Name="x.example.com", CallerReference="steps")["HostedZone"]["Id"].rsplit("/", 1)[1]
+    cluster_arn = boto3.client("ecs").create_cluster(clusterName="sessions-x")["cluster"]["clusterArn"]
+    path = copy_project(tmp_path / "clone", package_cache(request))
+    add_stage(path, "x", like="dev", DOMAIN_PREFIX="x.example.com", HOSTED_ZONE_ID=zone_id, CLUSTER_ARN=cluster_arn,
+              CERTIFICATES=json.dumps([{"domains": ["*.x.example.com"], "zoneId": zone_id,
+                                        "certStorageBucketName": "task-subdomains-certs-x", "certStoragePrefix": "x/",
+                                        "failureSnsTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:x-certificates"}]))
+    return path
+
+
+class Recorder:
+    def __init__(self, chalice_exit: int = 0, state: bytes | None = None):
+        self.commands: list[list[str]] = []
+        self.lines: list[str] = []
+        self._chalice_exit = chalice_exit
+        self._state = state
+
+    def run(self, command, cwd, environ) -> int:
+        self.commands.append(list(command))
+        if command[0].endswith("chalice"):
+            if self._state is not None:
+                (cwd / ".chalice" / "deployed").mkdir(parents=True, exist_ok=True)
+                (cwd / ".chalice" / "deployed" / "x.json").write_bytes(self._state)
+            return self._chalice_exit
+        return 0
+
+    def deployment(self, project, stage="x", **environ) -> StageDeployment:
+        import os
+
+        return StageDeployment(project_dir=project, stage=stage, environ={**os.environ, **environ}, run=self.run,
+                               say=self.lines.append)
+
+
+def stacks() -> list[str]:
+    return [s["StackName"] for s in boto3.client("cloudformation").describe_stacks()["Stacks"]]
+
+
+def test_without_credentials_it_stops_first_in_one_line(project, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    recorder = Recorder()
+
+    assert recorder.deployment(project).deploy() == EXIT_CANNOT_START
+
+    assert recorder.lines[-1].startswith("make deploy: no AWS credentials: set AWS_PROFILE")
+    assert recorder.commands == []
+
+
+def test_a_region_other_than_the_clusters_is_refused_naming_both(project):
+    recorder = Recorder()
+    assert recorder.deployment(project, AWS_REGION="us-east-1").deploy() == EXIT_CANNOT_START
+    assert recorder.lines[-1] == (
+        "make deploy: AWS_REGION=us-east-1, but stage x's CLUSTER_ARN is in eu-west-2, where its functions go: "
+        "unset AWS_REGION (make deploy takes the region from CLUSTER_ARN)")
+
+
+def test_credentials_of_another_account_are_refused(aws, tmp_path, request):
+    # The committed dev stage is in account 111122223333; the emulator's credentials are not.
+    recorder = Recorder()
+    project = copy_project(tmp_path / "clone", package_cache(request))
+    assert recorder.deployment(project, stage="dev").deploy() == EXIT_CANNOT_START
+    assert recorder.lines[-1] == (
+        f"make deploy: the credentials are of account {ACCOUNT_ID}, but stage dev's CLUSTER_ARN is in account "
+        "111122223333: use credentials of that account (AWS_PROFILE)")
+    assert stacks() == []
+
+
+def test_an_unknown_stage_is_refused_naming_the_stages(project):
+    recorder = Recorder()
+    assert recorder.deployment(project, stage="staging").deploy() == EXIT_CANNOT_START
+    assert recorder.lines[-1] == "make deploy: no stage 'staging' in .chalice/config.json (its stages: dev, prod, x)"
+
+
+def test_a_deploy_under_way_keeps_a_second_one_out(project):
+    state = DeployState(boto3.client("s3"), f"task-subdomains-deploy-{ACCOUNT_ID}-{REGION}", ACCOUNT_ID, REGION)
+    state.ensure_bucket()
+    state.lock("x/deploy.lock", "make deploy STAGE=x")
+    recorder = Recorder()
+
+    assert recorder.deployment(project).deploy() == EXIT_FAILED
+
+    assert "make deploy STAGE=x by " in recorder.lines[-1]
+    assert f"aws s3 rm s3://task-subdomains-deploy-{ACCOUNT_ID}-{REGION}/x/deploy.lock" in recorder.lines[-1]
+    assert stacks() == [] and recorder.commands == []
+
+
+def test_a_failed_chalice_deploy_keeps_what_it_recorded_and_releases_the_lock(project):
+    recorder = Recorder(chalice_exit=2, state=b'{"resources": []}')
+
+    assert recorder.deployment(project).deploy() == EXIT_FAILED
+
+    s3 = boto3.client("s3")
+    bucket = f"task-subdomains-deploy-{ACCOUNT_ID}-{REGION}"
+    assert s3.get_object(Bucket=bucket, Key="x/deployed.json")["Body"].read() == b'{"resources": []}'
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["x/deployed.json"]
+    assert recorder.lines[-1] == ("make deploy: chalice deploy --stage x exited 2 (its output is above); run the "
+                                  "same command again once the cause is fixed")
+    # The stack's first pass ran; the second (after the functions) and doctor did not.
+    (stack,) = boto3.client("cloudformation").describe_stacks()["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["FunctionsDeployed"] == "false"
+    assert [c for c in recorder.commands if "operator_cli" in c] == []
+
+
+def test_a_successful_deploy_ends_with_doctor_for_the_stage(project):
+    recorder = Recorder(state=b"{}")
+    assert recorder.deployment(project).deploy() == EXIT_DONE
+    assert recorder.commands[-1][1:] == ["-m", "operator_cli", "--stage", "x", "doctor"]
