@@ -7,7 +7,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.certificates.renewal import RenewalFailed, renew_certificates
+from chalicelib.certificates.renewal import RenewalFailed, outcomes_in, renew_certificates
 from chalicelib.shared.aws_clients import client
 from embedded_stack.pebble import running_pebble
 from tests.certificates import CertificateTarget, emitted_days_remaining, key_matches, san_names, verify_chain
@@ -81,9 +81,16 @@ def test_failed_validation_cleans_up_notifies_raises_and_spares_the_other(target
     ]))
     dns_server.override_txt(f"_acme-challenge.{PREFIX}", ["not-the-right-value"])
 
-    with pytest.raises(RenewalFailed, match=PREFIX):
+    with pytest.raises(RenewalFailed, match=PREFIX) as failed:
         renew(fast_clocks)
 
+    # Every certificate's outcome, on the error and in its message (all an invoked function's
+    # error carries): the other one was issued and stored.
+    assert str(failed.value).splitlines()[0] == f"renewal failed for: *.{PREFIX}, {PREFIX}"
+    outcomes = failed.value.outcomes
+    assert outcomes_in(str(failed.value)) == outcomes
+    assert outcomes[f"*.{PREFIX}, {PREFIX}"]["outcome"] == "failed" and outcomes[f"*.{PREFIX}, {PREFIX}"]["error"]
+    assert outcomes[f"*.{OTHER_PREFIX}"]["outcome"] == "issued"
     # No certificate stored; the challenge journal is there, and names nothing left.
     assert list(target.objects()) == [target.prefix + "challenges.json"]
     assert json.loads(target.read("challenges.json")) == {"challenges": []}
@@ -274,3 +281,9 @@ def test_configured_profile_is_requested_in_the_new_order(target, fast_clocks, m
     orders = [json.loads(p) for p in dict.fromkeys(payloads) if b'"identifiers"' in p]
     assert [order.get("profile") for order in orders] == ["shortlived"]
     assert {i["value"] for i in orders[0]["identifiers"]} == {f"*.{PREFIX}", PREFIX}
+
+
+@pytest.mark.parametrize("message", ["renewal failed for: x", "renewal failed for: x\noutcomes: not json",
+                                     "renewal failed for: x\noutcomes: [1]"])
+def test_a_message_without_readable_outcomes_has_none(message):
+    assert outcomes_in(message) is None

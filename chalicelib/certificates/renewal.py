@@ -4,9 +4,10 @@ One failing certificate does not stop the others; the run raises at the end if a
 the failure shows in Lambda's error metric and alarms.
 """
 
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +27,38 @@ from chalicelib.shared.logs import logger
 from chalicelib.shared.route53 import Route53Zone
 from chalicelib.shared.waiting import Waiter
 
+# The line of a failed run's message that carries every certificate's outcome, as JSON.
+OUTCOMES_LINE = "outcomes: "
+
 
 class RenewalFailed(RuntimeError):
-    """At least one certificate could not be issued; each failure was logged and notified."""
+    """At least one certificate could not be issued; each failure was logged and notified.
+
+    The message's first line names the failed certificates. When the run got as far as the
+    certificates, `outcomes` holds each one's, as a successful run returns them, and the message
+    carries them too, on a second line (OUTCOMES_LINE): an invoked function's error is its message
+    and nothing else, and `task-subdomains renew` reads from it which certificates were issued and
+    stored beside the ones that failed. The errors in it are the failure notices' own.
+    """
+
+    def __init__(self, message: str, outcomes: Mapping[str, Any] | None = None):
+        self.outcomes = dict(outcomes) if outcomes is not None else None
+        if outcomes is not None:
+            message = f"{message}\n{OUTCOMES_LINE}{json.dumps(outcomes)}"
+        super().__init__(message)
+
+
+def outcomes_in(message: str) -> dict[str, Any] | None:
+    """The outcomes a RenewalFailed message carries; None when it carries none (or they are not
+    readable: a function deployed before its failures carried them)."""
+    for line in message.splitlines()[1:]:
+        if line.startswith(OUTCOMES_LINE):
+            try:
+                outcomes = json.loads(line[len(OUTCOMES_LINE):])
+            except ValueError:
+                return None
+            return outcomes if isinstance(outcomes, dict) else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -147,7 +177,7 @@ class CertificateRenewal:
                 self._metrics.days_remaining(self._days_served_after_failure(spec))
         self._metrics.flush()
         if failed:
-            raise RenewalFailed(f"renewal failed for: {'; '.join(failed)}")
+            raise RenewalFailed(f"renewal failed for: {'; '.join(failed)}", results)
         return results
 
     def _renew_if_due(self, spec: CertificateSpec, force: bool) -> dict[str, Any]:
