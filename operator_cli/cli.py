@@ -3,7 +3,8 @@
 Exit codes (errors.py maps every error to one): 0 all is well; 1 what was asked about is not (a
 certificate missing or expiring within 14 days, a task record, a failed check, a run that failed);
 2 the command could not find out (configuration, no credentials, no region, access denied, not
-deployed). Under --json an error is a JSON document too: {"error": ..., "exit_code": ...}.
+deployed). Under --json an error is a JSON document too: {"error": ..., "exit_code": ...}; a
+renewal that failed for some certificates adds "outcomes", the function's answer for each.
 """
 
 import functools
@@ -19,7 +20,8 @@ from typing import Any
 
 import click
 
-from chalicelib.certificates.renewal import Clocks
+from chalicelib.certificates.renewal import Clocks, RenewalFailed
+from chalicelib.certificates.settings import RenewalSettings
 from chalicelib.shared.aws_clients import client as app_client
 from chalicelib.shared.functions import RECONCILE_TASK_DNS, RENEW_CERTIFICATES
 from chalicelib.shared.logs import logger
@@ -34,10 +36,20 @@ from operator_cli.errors import (
     ProblemFound,
     checks_exit_code,
     exit_code_and_message,
+    renewal_exit_code,
 )
-from operator_cli.invoke import invoke, invoke_async, lambda_invoke_client
+from operator_cli.invoke import (
+    InvocationFailed,
+    follow_log_command,
+    invoke,
+    invoke_async,
+    lambda_invoke_client,
+    log_group,
+)
 from operator_cli.reconcile import reconcile_locally, reconcile_text
-from operator_cli.renew.render import renewal_text
+from operator_cli.renew.outcomes import certificate_outcomes, failed_run_answer
+from operator_cli.renew.progress import invoking_lines, local_lines, shows_progress
+from operator_cli.renew.render import failure_headline, renewal_text
 from operator_cli.renew.runs import renew_locally, renewal_payload
 from operator_cli.status.render import status_text
 from operator_cli.status.renewal_information import RenewalInformation
@@ -56,6 +68,8 @@ class Runtime:
     clocks: Clocks = Clocks()
     fetch_directory: Callable[[str], Any] = fetch_directory
     renewal_information: Callable[[str], RenewalInformation] = RenewalInformation
+    # Is someone watching stderr (renew's progress lines), or a script? Tests force either.
+    stderr_is_terminal: Callable[[], bool] = field(default=lambda: sys.stderr.isatty())
     chalice_dir: Path | None = None  # None: default_chalice_dir(the current directory)
 
 
@@ -202,28 +216,65 @@ def renew(session: Session, force: bool, names: tuple[str, ...], local: bool, ru
           as_json: bool) -> None:
     """Renew certificates that are due (or --force), and print the outcome.
 
-    Invokes the deployed renew_certificates with {"force": ..., "names": [...]}.
+    Invokes the deployed renew_certificates with {"force": ..., "names": [...]}. On a terminal, says
+    what it is doing while it waits and where to follow the function's log. One line per
+    certificate: issued and stored, unchanged (not due), or failed with its error; exits 1 when one
+    failed, naming those issued and stored beside it.
     """
     config = session.config()
     settings = config.renewal()
     if names:
         settings = settings.restricted_to(names)  # a name no certificate has is refused here, before any call
+    progress = shows_progress(session.runtime.stderr_is_terminal(), as_json)
     if local:
-        # The run's metric line (Embedded Metric Format, printed) goes with its logs, to stderr.
-        with redirect_stdout(sys.stderr):
-            result = renew_locally(settings, force, session.runtime.clocks)
-        emit(as_json, result, renewal_text(result))
+        if progress:
+            _say(local_lines(len(settings.certificates)))
+
+        def run_here() -> dict[str, Any]:
+            # The run's metric line (Embedded Metric Format, printed) goes with its logs, to stderr.
+            with redirect_stdout(sys.stderr):
+                return renew_locally(settings, force, session.runtime.clocks)
+
+        _print_renewal(run_here, as_json, settings, function_log=None)
         return
     function = _deployed(config, RENEW_CERTIFICATES, "renew")
     payload = renewal_payload(force, names)
+    lambda_client = session.runtime.lambda_client()
+    region = lambda_client.meta.region_name  # the function's, and so its log's
     if run_async:
-        code = invoke_async(session.runtime.lambda_client(), function, payload)
+        code = invoke_async(lambda_client, function, payload)
         emit(as_json, {"function": function, "status_code": code, "payload": payload},
              f"queued {function} with {json.dumps(payload)} (status {code}); follow it with "
-             f"`aws logs tail /aws/lambda/{function} --follow`")
+             f"`{follow_log_command(function, region)}`")
         return
-    result = invoke(session.runtime.lambda_client(), function, payload)
-    emit(as_json, result, renewal_text(result) if isinstance(result, dict) else str(result))
+    if progress:
+        _say(invoking_lines(function, region))
+    _print_renewal(lambda: invoke(lambda_client, function, payload), as_json, settings, log_group(function))
+
+
+def _print_renewal(run: Callable[[], Any], as_json: bool, settings: RenewalSettings, function_log: str | None) -> None:
+    """Runs the renewal and prints its answer: per certificate, or, when it failed for some, what it
+    did to each one; exits 1 when one failed (errors.py decides)."""
+    try:
+        answer = run()
+    except (RenewalFailed, InvocationFailed) as error:
+        answer = failed_run_answer(error)
+        if answer is None:
+            raise  # it failed before its certificates: the error alone says it, as for any command
+    if not isinstance(answer, dict):
+        emit(as_json, answer, str(answer))
+        return
+    outcomes = certificate_outcomes(answer, settings)
+    code = renewal_exit_code(outcomes)
+    document = {"error": failure_headline(outcomes), "exit_code": code, "outcomes": answer} if code else answer
+    emit(as_json, document, renewal_text(outcomes, function_log))
+    if code:
+        click.get_current_context().exit(code)
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 @main.command()

@@ -4,6 +4,7 @@
 run). 2: the command cannot tell: configuration, no credentials, no region, access denied, not
 deployed, AWS unreachable or refusing. Every command maps an error through `exit_code_and_message`,
 and doctor's checks through the same function, so one AWS error means one exit code everywhere.
+Doctor's checks, and a renewal's per-certificate outcomes, become one exit code here too.
 """
 
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from operator_cli.aws_settings import AwsSettingsError
 from operator_cli.configuration import StageConfigError
 from operator_cli.doctor.checks import ERROR, FAIL, Check
 from operator_cli.invoke import InvocationFailed, NotDeployed
+from operator_cli.renew.outcomes import CertificateOutcome
 from operator_cli.wait.name_servers import NoNameServers
 from operator_cli.wait.wait import UnknownName
 
@@ -101,3 +103,8 @@ def checks_exit_code(checks: Iterable[Check]) -> int:
     if FAIL in levels:
         return EXIT_PROBLEM
     return EXIT_CANNOT_TELL if ERROR in levels else EXIT_OK
+
+
+def renewal_exit_code(outcomes: Iterable[CertificateOutcome]) -> int:
+    """1 when a certificate failed, whatever was issued and stored beside it; else 0."""
+    return EXIT_PROBLEM if any(outcome.failed for outcome in outcomes) else EXIT_OK

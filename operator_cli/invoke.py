@@ -18,11 +18,28 @@ INVOKE_READ_TIMEOUT_SECONDS = 960
 
 
 class InvocationFailed(RuntimeError):
-    """The function could not be invoked, or raised; the message says which and what came back."""
+    """The function could not be invoked, or raised; the message says which and what came back.
+
+    When it raised: error_type and error_message as Lambda returned them (its errorType and
+    errorMessage), for a command that reads more from them than the one line."""
+
+    def __init__(self, message: str, error_type: str | None = None, error_message: str | None = None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.error_message = error_message
 
 
 class NotDeployed(LookupError):
     """The function to invoke does not exist: the command cannot tell what it would have said."""
+
+
+def log_group(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+def follow_log_command(function_name: str, region: str) -> str:
+    """The AWS CLI command that prints the function's log as it is written."""
+    return f"aws logs tail --region {region} {log_group(function_name)} --follow"
 
 
 def lambda_invoke_client():
@@ -53,8 +70,8 @@ def invoke(lambda_client, function_name: str, payload: dict[str, Any]) -> Any:
     if response.get("FunctionError"):
         message = result.get("errorMessage") if isinstance(result, dict) else body
         kind = result.get("errorType") if isinstance(result, dict) else response["FunctionError"]
-        raise InvocationFailed(f"{function_name} failed: {kind}: {message} (its log: "
-                               f"/aws/lambda/{function_name})")
+        raise InvocationFailed(f"{function_name} failed: {kind}: {message} (its log: {log_group(function_name)})",
+                               kind, message)
     return result
 
 
