@@ -212,3 +212,12 @@ def test_a_successful_deploy_ends_with_doctor_for_the_stage(project):
     recorder = Recorder(state=b"{}")
     assert recorder.deployment(project).deploy() == EXIT_DONE
     assert recorder.commands[-1][1:] == ["-m", "operator_cli", "--stage", "x", "doctor"]
+
+
+def test_a_kept_certificate_bucket_is_adopted_not_created_again():
+    created = stack_passes(DEV, TEMPLATE, previous=None, functions_exist=False, certificate_readers=None)
+    adopted = stack_passes(DEV, TEMPLATE, previous=None, functions_exist=False, certificate_readers=None,
+                           adopt_bucket=True)
+    assert created.before_functions["CertificateBucketExists"] == "false"
+    assert adopted.before_functions["CertificateBucketExists"] == adopted.after_functions["CertificateBucketExists"]
+    assert adopted.after_functions["CertificateBucketExists"] == "true"

@@ -191,11 +191,18 @@ def test_certificate_bucket_is_private_encrypted_versioned_and_tls_only():
     assert any(rule["Status"] == "Enabled" and rule.get("AbortIncompleteMultipartUpload") for rule in rules)
 
     (policy,) = resources_of_type(TEMPLATE, "AWS::S3::BucketPolicy").values()
-    assert policy["Properties"]["Bucket"] == {"Ref": "CertificateBucket"}
+    # The stack's own bucket, or one kept from an earlier deployment of the stage (make deploy sets
+    # CertificateBucketExists then): the same policy either way.
+    assert policy["Properties"]["Bucket"] == {
+        "Fn::If": ["CreateCertificateBucket", {"Ref": "CertificateBucket"}, {"Ref": "CertificateBucketName"}]}
+    assert RESOURCES["CertificateBucket"]["Condition"] == "CreateCertificateBucket"
+    assert TEMPLATE["Conditions"]["CreateCertificateBucket"] == {"Fn::Equals": [{"Ref": "CertificateBucketExists"},
+                                                                                "false"]}
     deny = bucket_policy_statement(TEMPLATE, "DenyUnencryptedTransport")
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert deny["Resource"] == [{"Fn::GetAtt": ["CertificateBucket", "Arn"]}, {"Fn::Sub": "${CertificateBucket.Arn}/*"}]
+    assert deny["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${CertificateBucketName}"},
+                                {"Fn::Sub": "arn:${AWS::Partition}:s3:::${CertificateBucketName}/*"}]
 
 
 def bucket_policy_statement(template: dict, sid: str) -> dict:
@@ -216,7 +223,7 @@ def test_only_the_renewal_role_and_the_listed_task_roles_may_read_private_keys()
     assert (deny["Effect"], deny["Principal"]) == ("Deny", "*")
     assert set(deny["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
 
-    bucket = "<CertificateBucket.Arn>"
+    bucket = resolve({"Fn::Sub": "arn:${AWS::Partition}:s3:::${CertificateBucketName}"}, TEMPLATE)
     denied = {key for key in ("key.pem", "bundle.pem", "cert.pem", "metadata.json")
               for prefix in ("", "eu-west-2.browser.example.com/", "a/b/")
               if any(string_like(pattern, f"{bucket}/{prefix}{key}") for pattern in deny["Resource"])}
@@ -283,7 +290,7 @@ def test_expiry_alarm_of_each_stage_reads_the_datapoints_its_renewal_function_em
 
 def test_outputs_name_the_bucket_the_topic_and_the_queues_of_each_mode():
     values = {name: output["Value"] for name, output in TEMPLATE["Outputs"].items()}
-    common = {"CertificateBucketName": {"Ref": "CertificateBucket"},
+    common = {"CertificateBucketName": {"Ref": "CertificateBucketName"},
               "NotificationTopicArn": {"Ref": "NotificationTopic"}}
     assert {name: values[name] for name in created(TEMPLATE, section="Outputs")} == {
         **common, "FailedTaskEventsQueueUrl": {"Ref": "UpdateTaskDnsFailedEvents"}}
@@ -440,7 +447,7 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
     assert set(created(TEMPLATE, {"FunctionsDeployed": "true"})) <= set(template["Resources"])
     assert not (BUFFERED_ONLY | HOSTNAME_EVENTS_ONLY) & set(template["Resources"])
     assert "Conditions" not in template or set(template["Conditions"]) == {
-        "HasCertificateReaders", "ConfigureFailedEventDestination"}
+        "HasCertificateReaders", "ConfigureFailedEventDestination", "CreateCertificateBucket"}
     assert template["Parameters"]["RenewalFunctionName"]["Default"] == "task-subdomains-prod-renew_certificates"
 
     # The role the private-key deny leaves out is the renewal function's.
@@ -585,8 +592,9 @@ def test_merge_templates_keep_the_stage_mode_resources_only(stage):
         assert own - {"UpdateTaskDnsEventInvokeConfig"} <= set(merge["Resources"])
         assert not other & set(merge["Resources"])
         assert {name for name, r in merge["Resources"].items() if "Condition" in r} <= {
-            "UpdateTaskDnsEventInvokeConfig"}
-        assert set(merge.get("Conditions", {})) <= {"HasCertificateReaders", "ConfigureFailedEventDestination"}
+            "UpdateTaskDnsEventInvokeConfig", "CertificateBucket"}
+        assert set(merge.get("Conditions", {})) <= {"HasCertificateReaders", "ConfigureFailedEventDestination",
+                                                    "CreateCertificateBucket"}
     assert {"TaskEventsQueueName", "ClusterArn", "ProcessTaskEventsFunctionName"}.isdisjoint(
         merge_template(stage)["Parameters"])
     assert {"UpdateTaskDnsFunctionName", "FunctionsDeployed"}.isdisjoint(BUFFERED_MERGE_TEMPLATES[stage]["Parameters"])

@@ -9,6 +9,7 @@ Lambda's failed-event destination) is checked in the template instead (test_infr
 docs/testing.md).
 """
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -96,9 +97,12 @@ class Journey:
     after_second: Account
     destroy: object
     after_destroy: Account
+    again: object = None  # make deploy once more, after the destroy
+    after_again: Account | None = None
 
 
-def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, **mode_variables: str) -> Journey:
+def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: bool = False,
+                             **mode_variables: str) -> Journey:
     emulated_aws.reset()
     zone_id = boto3.client("route53").create_hosted_zone(
         Name=DOMAIN, CallerReference="make-deploy")["HostedZone"]["Id"].rsplit("/", 1)[1]
@@ -130,13 +134,17 @@ def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, **mode_var
     boto3.client("ssm").put_parameter(Name=ACCOUNT_KEY_PARAMETER, Value="{}", Type="SecureString")
     destroyed = run_make(second, "destroy", f"STAGE={STAGE}", aws=aws)
     after_destroy = look_at_the_account()
+    journey = Journey(deployed, after_first, redeployed, after_second, destroyed, after_destroy)
+    if again:
+        journey = dataclasses.replace(journey, again=run_make(second, "deploy", f"STAGE={STAGE}", aws=aws))
+        journey = dataclasses.replace(journey, after_again=look_at_the_account())
     emulated_aws.reset()
-    return Journey(deployed, after_first, redeployed, after_second, destroyed, after_destroy)
+    return journey
 
 
 @pytest.fixture(scope="class")
 def per_event(emulated_aws, tmp_path_factory, request) -> Journey:
-    return deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request)
+    return deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again=True)
 
 
 @pytest.fixture(scope="class")
@@ -209,6 +217,17 @@ class TestPerEventMode:
         assert not account.stored_state and not account.lock
         assert f"certificate bucket s3://{CERTIFICATE_BUCKET}" in per_event.destroy.stdout
         assert ACCOUNT_KEY_PARAMETER in per_event.destroy.stdout
+
+    def test_a_deploy_after_destroy_adopts_the_kept_bucket_with_its_certificate(self, per_event):
+        # A new stack cannot create a bucket that exists: it takes the one the old stack kept.
+        assert per_event.again.returncode == 0, explain(per_event.again)
+        assert f"certificate bucket s3://{CERTIFICATE_BUCKET} is kept from before: the stack adopts it" in (
+            per_event.again.stdout)
+        account = per_event.after_again
+        assert account.stack_parameters["CertificateBucketExists"] == "true"
+        assert account.certificate_objects == [f"{DOMAIN}/bundle.pem"]
+        assert sorted(account.functions) == sorted(per_event.after_first.functions)
+        assert account.stacks == {STACK: "UPDATE_COMPLETE"}
 
 
 class TestBufferedModeWithHostnameEvents:

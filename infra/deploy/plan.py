@@ -20,6 +20,7 @@ AS_BEFORE = None
 # Parameters make deploy decides itself, not from the stage's configuration.
 FUNCTIONS_DEPLOYED = "FunctionsDeployed"
 CERTIFICATE_READERS = "CertificateReaderRoleArns"
+CERTIFICATE_BUCKET_EXISTS = "CertificateBucketExists"
 # Parameters the stack cannot do without, and the setting of the stage that gives each.
 REQUIRED_FROM_THE_STAGE = {
     "CertificateBucketName": "every CERTIFICATES item's certStorageBucketName (one bucket for the stage)",
@@ -83,10 +84,13 @@ class StackPasses:
 
 def stack_passes(deployments: Sequence[FunctionDeployment], template: Mapping[str, Any],
                  previous: Mapping[str, str] | None, functions_exist: bool,
-                 certificate_readers: str | None) -> StackPasses:
+                 certificate_readers: str | None, adopt_bucket: bool = False) -> StackPasses:
     """previous: the stack's current parameters (None: no stack yet). functions_exist: every
-    function of the stage exists already. certificate_readers: None keeps what the stack has."""
+    function of the stage exists already. certificate_readers: None keeps what the stack has.
+    adopt_bucket: the certificate bucket exists and the stack does not own it (kept when an
+    earlier stack of the stage was deleted)."""
     wanted = stage_parameters(deployments, template, previous, certificate_readers)
+    wanted[CERTIFICATE_BUCKET_EXISTS] = "true" if adopt_bucket else "false"
     before = dict(wanted)
     # The failed-event destination can only be put on a function that exists: until chalice has
     # created update_task_dns, the stack leaves it out, and a second pass adds it.
@@ -115,6 +119,15 @@ def stage_parameters(deployments: Sequence[FunctionDeployment], template: Mappin
     else:
         parameters[CERTIFICATE_READERS] = AS_BEFORE if previous and CERTIFICATE_READERS in previous else ""
     return parameters
+
+
+def certificate_bucket(deployments: Sequence[FunctionDeployment]) -> str:
+    """The one bucket the stage's certificates are stored in (the stack's CertificateBucketName)."""
+    bucket = parameter_defaults(deployments).get("CertificateBucketName")
+    if not bucket:
+        raise DeploymentConfigError(f"stage {deployments[0].stage!r}: the supporting stack needs "
+                                    f"{REQUIRED_FROM_THE_STAGE['CertificateBucketName']}")
+    return bucket
 
 
 def normalized_role_list(value: str) -> str:

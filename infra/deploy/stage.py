@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from chalicelib.shared.configuration import ConfigurationError
 from chalicelib.shared.functions import RENEW_CERTIFICATES
-from infra.deploy.plan import StageTarget, stack_passes, stage_target
+from infra.deploy.plan import StageTarget, certificate_bucket, stack_passes, stage_target
 from infra.deploy.stack import StackFailed, SupportingStack
 from infra.deploy.state import DeployState, StageLocked, StateBucketNotOurs
 from infra.deployments import (
@@ -111,7 +111,9 @@ class StageDeployment:
         current = stack.state()
         passes = stack_passes(deployments, template, current.parameters if current else None,
                               functions_exist=self._functions_exist(session, deployments),
-                              certificate_readers=certificate_readers)
+                              certificate_readers=certificate_readers,
+                              adopt_bucket=self._bucket_to_adopt(session, target, stack, current is not None,
+                                                                 certificate_bucket(deployments)))
         self._step(f"supporting stack {stack.name}")
         self.say(f"  {stack.apply(template_body, passes.before_functions)}")
         self._step(f"functions (chalice deploy --stage {self.stage})")
@@ -213,6 +215,24 @@ class StageDeployment:
             self.say("  bucket created" if state.ensure_bucket() else "  bucket there")
             return state
         return state if state.exists() else None
+
+    def _bucket_to_adopt(self, session, target: StageTarget, stack: SupportingStack, stack_exists: bool,
+                         bucket: str) -> bool:
+        """True when the stage's certificate bucket exists but is not the stack's: a stack deleted by
+        make destroy retains it, with the certificate in it, and a new stack cannot create it again."""
+        if stack_exists and stack.resources_of_type("AWS::S3::Bucket"):
+            return False
+        try:
+            session.client("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=target.location.account)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            if error.response["Error"]["Code"] == "403":
+                raise CannotStart(f"s3://{bucket} (certStorageBucketName) belongs to another account: S3 bucket names "
+                                  "are global; choose another name") from None
+            raise
+        self.say(f"  certificate bucket s3://{bucket} is kept from before: the stack adopts it")
+        return True
 
     def _functions_exist(self, session, deployments: Sequence[FunctionDeployment]) -> bool:
         lambda_ = session.client("lambda")
