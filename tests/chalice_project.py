@@ -8,6 +8,7 @@ package cache) links to a directory in pytest's cache: with automatic_layer the 
 are downloaded once, not on every change to the app.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -72,9 +73,15 @@ def add_stage(project: Path, stage: str, like: str, **variables: str) -> dict:
 
 
 def run_make(project: Path, *arguments: str, aws: Mapping[str, str]) -> subprocess.CompletedProcess:
-    """`make` in the copy, with this checkout's virtual environment (already installed: the copy's
-    requirements are the same files, so its stamp is found and nothing is installed again)."""
-    return _run(["make", "--no-print-directory", f"VENV={BIN_DIR.parent}", *arguments], cwd=project,
+    """`make` in the copy, with this checkout's virtual environment, which it must never install
+    into: the copy's install stamp (named as the Makefile names it, from the copy's requirement
+    files) is declared up to date with `-o`, so even a working tree whose requirements changed
+    since `make test` installed them leaves the shared environment alone."""
+    venv = BIN_DIR.parent
+    keyed_on = b"".join((project / name).read_bytes() for name in ("requirements.txt", "requirements-dev.txt",
+                                                                   "pyproject.toml"))
+    stamp = f"{venv}/.installed-{hashlib.sha1(keyed_on).hexdigest()[:12]}"
+    return _run(["make", "--no-print-directory", "-o", stamp, f"VENV={venv}", *arguments], cwd=project,
                 env=chalice_environment(aws))
 
 
