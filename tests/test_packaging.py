@@ -45,8 +45,11 @@ def test_the_wheel_holds_everything_the_command_imports(tmp_path):
         entry_points = archive.read(next(n for n in archive.namelist() if n.endswith("entry_points.txt"))).decode()
     assert "task-subdomains = operator_cli.cli:main" in entry_points
 
-    run = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, str(unpacked)], cwd=tmp_path,
-                         env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},
+    # -S: site-packages only as a plain path, so the checkout's editable install (a .pth file and
+    # the finder it adds) cannot supply a module the wheel lacks.
+    site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+    run = subprocess.run([sys.executable, "-S", "-c", IMPORT_EVERY_MODULE, str(unpacked)], cwd=tmp_path,
+                         env={"PYTHONPATH": f"{unpacked}:{site_packages}", "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=120)
 
     assert run.returncode == 0, run.stderr
