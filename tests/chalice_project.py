@@ -85,6 +85,11 @@ def run_make(project: Path, *arguments: str, aws: Mapping[str, str]) -> subproce
                 env=chalice_environment(aws))
 
 
+def run_operator_command(project: Path, arguments: list[str], aws: Mapping[str, str]) -> subprocess.CompletedProcess:
+    """`task-subdomains` as installed, in the copy (it reads the copy's .chalice/config.json)."""
+    return _run([str(BIN_DIR / "task-subdomains"), *arguments], cwd=project, env=chalice_environment(aws))
+
+
 def run_infra(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     """`python -m infra` (`make policies`) for the copy: its configuration, its files."""
     return _run([sys.executable, "-m", "infra", "--project-dir", str(project), *arguments], cwd=project,

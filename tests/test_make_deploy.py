@@ -26,7 +26,15 @@ from chalicelib.shared.functions import (
     UPDATE_TASK_DNS,
 )
 from embedded_stack.aws import ACCOUNT_ID, REGION
-from tests.chalice_project import add_stage, copy_project, explain, package_cache, run_make
+from tests.chalice_project import (
+    add_stage,
+    copy_project,
+    explain,
+    package_cache,
+    run_make,
+    run_operator_command,
+)
+from tests.readme_commands import cli_arguments, cli_lines
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
@@ -99,6 +107,7 @@ class Journey:
     after_destroy: Account
     again: object = None  # make deploy once more, after the destroy
     after_again: Account | None = None
+    readme_commands: dict[str, object] = dataclasses.field(default_factory=dict)  # line -> its run
 
 
 def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: bool = False,
@@ -119,6 +128,8 @@ def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: boo
 
     deployed = run_make(first, "deploy", f"STAGE={STAGE}", aws=aws)
     after_first = look_at_the_account()
+    # The README's Deploy and Verify commands, as a user runs them next (its stage `prod` is ours).
+    readme = {line: run_operator_command(first, cli_arguments(line, stage=STAGE), aws) for line in cli_lines()}
 
     # The second engineer's clone: the committed files (the stage's configuration and the policy
     # files make deploy wrote), none of the first machine's local state.
@@ -134,7 +145,8 @@ def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: boo
     boto3.client("ssm").put_parameter(Name=ACCOUNT_KEY_PARAMETER, Value="{}", Type="SecureString")
     destroyed = run_make(second, "destroy", f"STAGE={STAGE}", aws=aws)
     after_destroy = look_at_the_account()
-    journey = Journey(deployed, after_first, redeployed, after_second, destroyed, after_destroy)
+    journey = Journey(deployed, after_first, redeployed, after_second, destroyed, after_destroy,
+                      readme_commands=readme)
     if again:
         journey = dataclasses.replace(journey, again=run_make(second, "deploy", f"STAGE={STAGE}", aws=aws))
         journey = dataclasses.replace(journey, after_again=look_at_the_account())
@@ -195,6 +207,22 @@ class TestPerEventMode:
         assert f"deploy state: s3://{STATE_BUCKET}/x/deployed.json" in output
         # The doctor's report is there (its checks run against the deployed stage).
         assert "ok    task-events          task-subdomains-x-update_task_dns: deployed" in output
+
+    def test_the_readmes_commands_answer_for_the_deployed_stage(self, per_event):
+        runs = {" ".join(cli_arguments(line)[2:]): result for line, result in per_event.readme_commands.items()}
+        assert set(runs) == {"doctor", "status", "renew --force --async"}
+        # None may say it cannot tell (exit 2): the stage is deployed and found.
+        assert {command: result.returncode for command, result in runs.items()} == {
+            # moto's stack applies none of the bucket's settings: doctor fails its public access.
+            "doctor": 1,
+            # No certificate until the first renewal.
+            "status": 1,
+            "renew --force --async": 0}
+        assert "ok    task-events          task-subdomains-x-update_task_dns: deployed" in runs["doctor"].stdout
+        assert "*.x.example.com: MISSING" in runs["status"].stdout
+        assert "running, without a record: 0" in runs["status"].stdout
+        assert runs["renew --force --async"].stdout.startswith(
+            "queued task-subdomains-x-renew_certificates with {\"force\": true} (status 202)")
 
     def test_deploy_from_a_clone_without_local_state_updates_the_same_resources(self, per_event):
         assert per_event.second.returncode == 0, explain(per_event.second)

@@ -13,18 +13,10 @@ import click
 import pytest
 
 from operator_cli.cli import main
+from tests.readme_commands import README, cli_arguments, cli_lines, code_lines
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
 SECTIONS = ["Quick start", "Deploy", "Verify", "Operate", "Configure", "Troubleshoot", "Tear down"]
-
-
-def code_lines() -> list[str]:
-    """Every line of the README's fenced code blocks, continuation lines joined."""
-    lines = []
-    for block in re.findall(r"^[ ]*```[a-z]*\n(.*?)^[ ]*```", README, flags=re.MULTILINE | re.DOTALL):
-        lines += block.replace("\\\n", " ").splitlines()
-    return lines
 
 
 def make_targets() -> set[str]:
@@ -54,15 +46,11 @@ def test_every_make_command_in_the_readme_is_a_target():
         assert shlex.split(command)[1] in make_targets(), command
 
 
-CLI_LINES = [line.strip() for line in code_lines() if re.match(r"\s*(\.venv/bin/)?task-subdomains ", line)]
-
-
 # click 8.2 keeps the subcommand's name in protected_args (deprecated, still there until click 9).
 @pytest.mark.filterwarnings("ignore:'protected_args' is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("line", CLI_LINES)
+@pytest.mark.parametrize("line", cli_lines())
 def test_every_task_subdomains_command_in_the_readme_parses(line):
-    arguments = shlex.split(line.split("#")[0])[1:]
-    context = main.make_context("task-subdomains", list(arguments))
+    context = main.make_context("task-subdomains", cli_arguments(line))
     name, command, rest = main.resolve_command(context, context.protected_args + context.args)
     command.make_context(name, rest, parent=context)  # raises click.UsageError on a wrong option
 
