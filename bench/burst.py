@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # before the app's logger is built
+# The functions' metrics (EMF lines on stdout) would bury the table: the benchmark counts itself.
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402

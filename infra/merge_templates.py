@@ -79,6 +79,10 @@ def merge_template_name(stage: str) -> str:
 def merge_template(base: Mapping[str, Any], deployments: Sequence[FunctionDeployment]) -> dict:
     stage = deployments[0].stage
     functions = {d.function for d in deployments}
+    # One stack holds the functions too, so a mode switch replaces function and log group in one
+    # update: the log group of the event function the stage does not deploy is not needed here.
+    unused = {log_group_resource(f) for f in (UPDATE_TASK_DNS, PROCESS_TASK_EVENTS) if f not in functions}
+    base = {**base, "Resources": {name: r for name, r in base["Resources"].items() if name not in unused}}
     defaults = parameter_defaults(deployments)
     parameters: dict[str, dict[str, Any]] = {name: {"Default": value} for name, value in defaults.items()}
     # Another name than the one in TASK_EVENTS_QUEUE_ARN (HOSTNAME_EVENTS_QUEUE_ARN) would leave an

@@ -12,6 +12,7 @@ import pytest
 
 from embedded_stack.aws import ACCOUNT_ID, REGION
 from infra.deploy.plan import AS_BEFORE, StageTarget, stack_passes
+from infra.deploy.stack import failure_reasons_of
 from infra.deploy.stage import EXIT_CANNOT_START, EXIT_DONE, EXIT_FAILED, StageDeployment
 from infra.deploy.state import DeployState
 from infra.deployments import DeploymentConfigError, Location, function_deployments, load_config
@@ -88,6 +89,34 @@ def test_a_stage_without_a_notification_email_is_refused_naming_the_setting():
         stack_passes(function_deployments(config, "dev"), TEMPLATE, None, False, None)
 
 
+def test_parameters_the_stage_does_not_set_keep_the_stacks_values():
+    passes = stack_passes(DEV, TEMPLATE, previous={"LogRetentionDays": "90", "FunctionsDeployed": "true"},
+                          functions_exist=True, certificate_readers=None)
+    assert passes.before_functions["LogRetentionDays"] is AS_BEFORE
+    first = stack_passes(DEV, TEMPLATE, previous=None, functions_exist=False, certificate_readers=None)
+    assert "LogRetentionDays" not in first.before_functions  # the template's default on a first deploy
+
+
+def test_readers_none_removes_them():
+    passes = stack_passes(DEV, TEMPLATE, previous={"CertificateReaderRoleArns": "arn:old"}, functions_exist=True,
+                          certificate_readers="none")
+    assert passes.before_functions["CertificateReaderRoleArns"] == ""
+
+
+def test_the_reasons_of_a_failure_are_those_of_the_last_operation_root_cause_first():
+    events = [  # newest first
+        {"LogicalResourceId": "stack", "ResourceStatus": "ROLLBACK_COMPLETE"},
+        {"LogicalResourceId": "Topic", "ResourceStatus": "CREATE_FAILED", "ResourceStatusReason":
+            "Resource creation cancelled"},
+        {"LogicalResourceId": "LogGroup", "ResourceStatus": "CREATE_FAILED", "ResourceStatusReason":
+            "/aws/lambda/f already exists"},
+        {"LogicalResourceId": "stack", "ResourceStatus": "CREATE_IN_PROGRESS", "ResourceStatusReason":
+            "User Initiated"},
+        {"LogicalResourceId": "Old", "ResourceStatus": "UPDATE_FAILED", "ResourceStatusReason": "an old failure"},
+    ]
+    assert failure_reasons_of(events, "stack") == ["LogGroup: /aws/lambda/f already exists"]
+
+
 def test_the_state_bucket_is_named_from_the_account_and_region():
     target = StageTarget("task-subdomains", "prod", Location("aws", "eu-west-2", "111122223333"))
     assert target.state_bucket == "task-subdomains-deploy-111122223333-eu-west-2"
@@ -135,6 +164,9 @@ class Recorder:
                                say=self.lines.append)
 
 
+STATE_BUCKET = f"task-subdomains-deploy-{ACCOUNT_ID}-{REGION}"
+
+
 def stacks() -> list[str]:
     return [s["StackName"] for s in boto3.client("cloudformation").describe_stacks()["Stacks"]]
 
@@ -153,12 +185,12 @@ def test_without_credentials_it_stops_first_in_one_line(project, monkeypatch, tm
     assert recorder.commands == []
 
 
-def test_a_region_other_than_the_clusters_is_refused_naming_both(project):
-    recorder = Recorder()
-    assert recorder.deployment(project, AWS_REGION="us-east-1").deploy() == EXIT_CANNOT_START
-    assert recorder.lines[-1] == (
-        "make deploy: AWS_REGION=us-east-1, but stage x's CLUSTER_ARN is in eu-west-2, where its functions go: "
-        "unset AWS_REGION (make deploy takes the region from CLUSTER_ARN)")
+def test_a_region_set_in_the_shell_is_not_used_and_it_says_so(project):
+    recorder = Recorder(state=b"{}")
+    assert recorder.deployment(project, AWS_REGION="us-east-1").deploy() == EXIT_DONE
+    assert (f"  arn:aws:sts::{ACCOUNT_ID}:user/moto, region eu-west-2 (from CLUSTER_ARN; AWS_REGION=us-east-1 not "
+            "used)") in recorder.lines
+    assert stacks() == ["task-subdomains-x-infra"]  # in eu-west-2, where the test's clients look
 
 
 def test_credentials_of_another_account_are_refused(aws, tmp_path, request):
@@ -179,7 +211,7 @@ def test_an_unknown_stage_is_refused_naming_the_stages(project):
 
 
 def test_a_deploy_under_way_keeps_a_second_one_out(project):
-    state = DeployState(boto3.client("s3"), f"task-subdomains-deploy-{ACCOUNT_ID}-{REGION}", ACCOUNT_ID, REGION)
+    state = DeployState(boto3.client("s3"), STATE_BUCKET, ACCOUNT_ID, REGION)
     state.ensure_bucket()
     state.lock("x/deploy.lock", "make deploy STAGE=x")
     recorder = Recorder()
@@ -191,21 +223,142 @@ def test_a_deploy_under_way_keeps_a_second_one_out(project):
     assert stacks() == [] and recorder.commands == []
 
 
-def test_a_failed_chalice_deploy_keeps_what_it_recorded_and_releases_the_lock(project):
-    recorder = Recorder(chalice_exit=2, state=b'{"resources": []}')
+def test_a_failed_chalice_deploy_releases_the_lock_and_runs_nothing_after_it(project):
+    # chalice writes its record only when the whole deploy succeeded.
+    recorder = Recorder(chalice_exit=2)
 
     assert recorder.deployment(project).deploy() == EXIT_FAILED
 
-    s3 = boto3.client("s3")
-    bucket = f"task-subdomains-deploy-{ACCOUNT_ID}-{REGION}"
-    assert s3.get_object(Bucket=bucket, Key="x/deployed.json")["Body"].read() == b'{"resources": []}'
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["x/deployed.json"]
-    assert recorder.lines[-1] == ("make deploy: chalice deploy --stage x exited 2 (its output is above); run the "
-                                  "same command again once the cause is fixed")
+    assert state_objects() == []
+    assert recorder.lines[-1] == ("make deploy: chalice deploy --stage x exited 2 (its output is above); run make "
+                                  "again once the cause is fixed")
     # The stack's first pass ran; the second (after the functions) and doctor did not.
     (stack,) = boto3.client("cloudformation").describe_stacks()["Stacks"]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["FunctionsDeployed"] == "false"
     assert [c for c in recorder.commands if "operator_cli" in c] == []
+
+
+def test_what_chalice_recorded_is_stored_for_the_next_clone(project):
+    recorder = Recorder(state=b'{"resources": []}')
+    assert recorder.deployment(project).deploy() == EXIT_DONE
+    assert state_objects() == ["x/deployed.json"]
+    assert boto3.client("s3").get_object(Bucket=STATE_BUCKET, Key="x/deployed.json")["Body"].read() == (
+        b'{"resources": []}')
+
+
+def state_objects() -> list[str]:
+    return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])]
+
+
+def test_a_configuration_error_stops_it_before_anything_is_changed(project):
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["stages"]["x"]["environment_variables"]["NOTIFY_EMAIL"]
+    config_path.write_text(json.dumps(config))
+    recorder = Recorder()
+
+    assert recorder.deployment(project).deploy() == EXIT_CANNOT_START
+
+    assert "NotificationEmail (NOTIFY_EMAIL)" in recorder.lines[-1]
+    assert recorder.lines[-1].startswith("make deploy: .chalice/config.json: stage 'x'")
+    assert STATE_BUCKET not in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    assert stacks() == []
+
+
+def a_function(name: str) -> str:
+    iam, lambda_ = boto3.client("iam"), boto3.client("lambda")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    return lambda_.create_function(FunctionName=name, Runtime="python3.11", Role=role["Role"]["Arn"],
+                                   Handler="app.handler", Code={"ZipFile": zip_of("def handler(e, c): pass")})[
+        "FunctionArn"]
+
+
+def zip_of(source: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+def test_destroy_leaves_the_stack_while_functions_it_has_no_record_of_still_run(project):
+    a_function("task-subdomains-x-update_task_dns")
+    recorder = Recorder()  # chalice delete without a record deletes nothing
+
+    assert recorder.deployment(project).destroy() == EXIT_FAILED
+
+    assert recorder.lines[-1].startswith("make destroy: task-subdomains-x-update_task_dns still exist: chalice had "
+                                         "no record of them")
+    assert "supporting stack task-subdomains-x-infra" not in " ".join(recorder.lines)
+    assert state_objects() == []  # no lock left
+
+
+def test_an_event_source_mapping_chalice_has_no_record_of_is_removed_before_it_deploys(project):
+    # A chalice deploy that failed after creating the mapping recorded nothing; the next would be
+    # refused a second mapping of the same queue and function.
+    function_arn = a_function("task-subdomains-x-reconcile_task_dns")
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=boto3.client("sqs").create_queue(QueueName="left-behind")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lambda_ = boto3.client("lambda")
+    uuid = lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function_arn)["UUID"]
+    recorder = Recorder(state=b"{}")
+
+    assert recorder.deployment(project).deploy() == EXIT_DONE
+
+    assert lambda_.list_event_source_mappings(FunctionName=function_arn)["EventSourceMappings"] == []
+    assert any(line.startswith(f"  removing event source mapping {uuid} ({queue_arn} -> ") for line in recorder.lines)
+
+
+def test_a_recorded_event_source_mapping_is_left_to_chalice(project, tmp_path):
+    function_arn = a_function("task-subdomains-x-reconcile_task_dns")
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=boto3.client("sqs").create_queue(QueueName="recorded")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lambda_ = boto3.client("lambda")
+    uuid = lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function_arn)["UUID"]
+    record = json.dumps({"resources": [{"name": "mapping", "resource_type": "sqs_event", "event_uuid": uuid}]})
+    (project / ".chalice" / "deployed").mkdir(parents=True)
+    (project / ".chalice" / "deployed" / "x.json").write_text(record)
+    recorder = Recorder(state=record.encode())
+
+    assert recorder.deployment(project).deploy() == EXIT_DONE
+
+    mappings = lambda_.list_event_source_mappings(FunctionName=function_arn)["EventSourceMappings"]
+    assert [m["UUID"] for m in mappings] == [uuid]
+
+
+def test_the_kept_bucket_policy_is_handed_over_to_the_stack_that_adopts_the_bucket(project):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="task-subdomains-certs-x", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="task-subdomains-certs-x", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "OnlyRenewalAndTaskRolesReadPrivateKeys", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::task-subdomains-certs-x/*key.pem"}]}))
+    recorder = Recorder(state=b"{}")
+
+    assert recorder.deployment(project).deploy() == EXIT_DONE
+
+    assert "  its kept bucket policy is handed over to the stack" in recorder.lines
+    (stack,) = boto3.client("cloudformation").describe_stacks()["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["CertificateBucketExists"] == "true"
+
+
+def test_a_foreign_bucket_policy_on_the_kept_bucket_stops_it(project):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="task-subdomains-certs-x", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="task-subdomains-certs-x", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "SomeoneElses", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket",
+         "Resource": "arn:aws:s3:::task-subdomains-certs-x"}]}))
+    recorder = Recorder()
+
+    assert recorder.deployment(project).deploy() == EXIT_CANNOT_START
+
+    assert "has a bucket policy that is not the supporting stack's" in recorder.lines[-1]
+    assert s3.get_bucket_policy(Bucket="task-subdomains-certs-x")["Policy"]
+    assert stacks() == []
 
 
 def test_a_successful_deploy_ends_with_doctor_for_the_stage(project):

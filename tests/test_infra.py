@@ -86,11 +86,13 @@ def with_hostname_events(config: dict) -> tuple[dict, dict]:
 
 HOSTNAMES_CONFIG, HOSTNAMES_MERGE_TEMPLATES = with_hostname_events(CONFIG)
 BUFFERED_HOSTNAMES_CONFIG, BUFFERED_HOSTNAMES_MERGE_TEMPLATES = with_hostname_events(BUFFERED_CONFIG)
-PER_EVENT_ONLY = {"UpdateTaskDnsErrorsAlarm", "UpdateTaskDnsLogGroup", "UpdateTaskDnsFailedEvents",
+PER_EVENT_ONLY = {"UpdateTaskDnsErrorsAlarm", "UpdateTaskDnsFailedEvents",
                   "UpdateTaskDnsFailedEventsAlarm", "UpdateTaskDnsEventInvokeConfig"}
 BUFFERED_ONLY = {"TaskEvents", "TaskEventsDeadLetters", "TaskEventsRule", "TaskEventsQueuePolicy",
-                 "TaskEventsDeadLettersAlarm", "TaskEventsAgeAlarm", "ProcessTaskEventsErrorsAlarm",
-                 "ProcessTaskEventsLogGroup"}
+                 "TaskEventsDeadLettersAlarm", "TaskEventsAgeAlarm", "ProcessTaskEventsErrorsAlarm"}
+# In either mode in the standalone stack (a switch must not race Lambda's own creation of the
+# outgoing function's group); the merge template keeps only the stage's function's.
+EVENT_FUNCTION_LOG_GROUPS = {"UpdateTaskDnsLogGroup", "ProcessTaskEventsLogGroup"}
 HOSTNAME_EVENTS_ONLY = {"HostnameEvents", "HostnameEventsDeadLetters", "HostnameEventsDeadLettersAlarm",
                         "AnnounceHostnamesErrorsAlarm", "AnnounceHostnamesLogGroup"}
 
@@ -444,7 +446,9 @@ def test_packaged_prod_template_has_the_functions_their_own_roles_and_the_suppor
         assert policy["PolicyDocument"] == json.loads((CHALICE_DIR / deployment.policy_file).read_text())
     assert len(roles) == len(functions) == 3
     # Per-event mode: the supporting resources of that mode, none of buffered mode's.
-    assert set(created(TEMPLATE, {"FunctionsDeployed": "true"})) <= set(template["Resources"])
+    assert set(created(TEMPLATE, {"FunctionsDeployed": "true"})) - {"ProcessTaskEventsLogGroup"} <= set(
+        template["Resources"])
+    assert "ProcessTaskEventsLogGroup" not in template["Resources"]  # one stack: no mode switch races Lambda
     assert not (BUFFERED_ONLY | HOSTNAME_EVENTS_ONLY) & set(template["Resources"])
     assert "Conditions" not in template or set(template["Conditions"]) == {
         "HasCertificateReaders", "ConfigureFailedEventDestination", "CreateCertificateBucket"}
@@ -465,6 +469,7 @@ def test_each_mode_creates_its_own_resources_and_none_of_the_other():
     assert per_event >= PER_EVENT_ONLY and not BUFFERED_ONLY & per_event
     assert buffered >= BUFFERED_ONLY and not PER_EVENT_ONLY & buffered
     assert per_event - PER_EVENT_ONLY == buffered - BUFFERED_ONLY
+    assert EVENT_FUNCTION_LOG_GROUPS <= per_event & buffered
     # Every resource of either mode says which: nothing of one mode is created in the other by default.
     assert {name for name, r in RESOURCES.items() if "Condition" in r} >= PER_EVENT_ONLY | BUFFERED_ONLY
     assert TEMPLATE["Parameters"]["TaskEventsQueueName"]["Default"] == ""

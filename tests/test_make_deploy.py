@@ -65,6 +65,7 @@ class Account:
     parameters: list[str]
     stored_state: bool
     lock: bool
+    log_groups: list[str]
 
 
 def look_at_the_account() -> Account:
@@ -94,6 +95,7 @@ def look_at_the_account() -> Account:
         parameters=sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"]),
         stored_state=f"{STAGE}/deployed.json" in objects,
         lock=f"{STAGE}/deploy.lock" in objects,
+        log_groups=sorted(g["logGroupName"] for g in boto3.client("logs").describe_log_groups()["logGroups"]),
     )
 
 
@@ -108,10 +110,11 @@ class Journey:
     again: object = None  # make deploy once more, after the destroy
     after_again: Account | None = None
     readme_commands: dict[str, object] = dataclasses.field(default_factory=dict)  # line -> its run
+    switches: dict[str, tuple[object, Account]] = dataclasses.field(default_factory=dict)  # mode -> (make, after)
 
 
 def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: bool = False,
-                             **mode_variables: str) -> Journey:
+                             switch_modes: bool = False, **mode_variables: str) -> Journey:
     emulated_aws.reset()
     zone_id = boto3.client("route53").create_hosted_zone(
         Name=DOMAIN, CallerReference="make-deploy")["HostedZone"]["Id"].rsplit("/", 1)[1]
@@ -140,13 +143,24 @@ def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: boo
     redeployed = run_make(second, "deploy", f"STAGE={STAGE}", aws=aws)
     after_second = look_at_the_account()
 
+    switches = {}
+    if switch_modes:
+        # To buffered mode and back, each a variable and a make deploy (docs/deploying.md).
+        config_path = second / ".chalice" / "config.json"
+        per_event_config = config_path.read_text()
+        add_stage(second, STAGE, like=STAGE,
+                  TASK_EVENTS_QUEUE_ARN=f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{TASK_EVENTS_QUEUE}")
+        switches["buffered"] = (run_make(second, "deploy", f"STAGE={STAGE}", aws=aws), look_at_the_account())
+        config_path.write_text(per_event_config)
+        switches["per-event"] = (run_make(second, "deploy", f"STAGE={STAGE}", aws=aws), look_at_the_account())
+
     # What must survive the stage: the live certificate and the ACME account.
     boto3.client("s3").put_object(Bucket=CERTIFICATE_BUCKET, Key=f"{DOMAIN}/bundle.pem", Body=b"live")
     boto3.client("ssm").put_parameter(Name=ACCOUNT_KEY_PARAMETER, Value="{}", Type="SecureString")
     destroyed = run_make(second, "destroy", f"STAGE={STAGE}", aws=aws)
     after_destroy = look_at_the_account()
     journey = Journey(deployed, after_first, redeployed, after_second, destroyed, after_destroy,
-                      readme_commands=readme)
+                      readme_commands=readme, switches=switches)
     if again:
         journey = dataclasses.replace(journey, again=run_make(second, "deploy", f"STAGE={STAGE}", aws=aws))
         journey = dataclasses.replace(journey, after_again=look_at_the_account())
@@ -156,7 +170,7 @@ def deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again: boo
 
 @pytest.fixture(scope="class")
 def per_event(emulated_aws, tmp_path_factory, request) -> Journey:
-    return deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again=True)
+    return deploy_twice_and_destroy(emulated_aws, tmp_path_factory, request, again=True, switch_modes=True)
 
 
 @pytest.fixture(scope="class")
@@ -229,10 +243,33 @@ class TestPerEventMode:
         assert f"state from s3://{STATE_BUCKET}/x/deployed.json" in per_event.second.stdout
         first, second = per_event.after_first, per_event.after_second
         assert second.functions == first.functions
-        assert (second.roles, second.rules, second.mappings, second.stacks, second.queues) == (
-            first.roles, first.rules, first.mappings, first.stacks, first.queues)
+        assert (second.roles, second.rules, second.mappings, list(second.stacks), second.queues) == (
+            first.roles, first.rules, first.mappings, list(first.stacks), first.queues)
         assert second.stack_parameters == first.stack_parameters
         assert "Creating lambda function" not in per_event.second.stdout
+
+    def test_switching_to_buffered_mode_is_a_variable_and_a_deploy(self, per_event):
+        result, account = per_event.switches["buffered"]
+        assert result.returncode == 0, explain(result)
+        assert sorted(account.functions) == lambda_names(PROCESS_TASK_EVENTS, RECONCILE_TASK_DNS, RENEW_CERTIFICATES)
+        queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{TASK_EVENTS_QUEUE}"
+        assert account.mappings == [(queue_arn, account.functions[f"{PREFIX}{PROCESS_TASK_EVENTS}"])]
+        assert TASK_EVENTS_QUEUE in account.queues
+        # (moto's stack update keeps resources whose condition became false, such as the failed-events
+        # queue; CloudFormation deletes them. The parameter that decides it:)
+        assert account.stack_parameters["TaskEventsQueueName"] == TASK_EVENTS_QUEUE
+        # update_task_dns ran until chalice removed it: its log group stayed the stack's all along.
+        assert {f"/aws/lambda/{PREFIX}{UPDATE_TASK_DNS}", f"/aws/lambda/{PREFIX}{PROCESS_TASK_EVENTS}"} <= set(
+            account.log_groups)
+
+    def test_switching_back_to_per_event_mode_restores_update_task_dns_and_its_destination(self, per_event):
+        result, account = per_event.switches["per-event"]
+        assert result.returncode == 0, explain(result)
+        assert sorted(account.functions) == lambda_names(*self.FUNCTIONS)
+        assert account.mappings == []
+        assert account.stack_parameters["TaskEventsQueueName"] == ""
+        assert account.stack_parameters["FunctionsDeployed"] == "true"
+        assert f"supporting stack {STACK}, now that the functions exist" in steps_in(result.stdout)
 
     def test_destroy_removes_the_stage_and_keeps_the_certificate_and_the_account_key(self, per_event):
         assert per_event.destroy.returncode == 0, explain(per_event.destroy)
@@ -278,8 +315,8 @@ class TestBufferedModeWithHostnameEvents:
         assert buffered.second.returncode == 0, explain(buffered.second)
         first, second = buffered.after_first, buffered.after_second
         assert second.mappings == first.mappings
-        assert (second.functions, second.roles, second.rules, second.stacks, second.queues) == (
-            first.functions, first.roles, first.rules, first.stacks, first.queues)
+        assert (second.functions, second.roles, second.rules, list(second.stacks), second.queues) == (
+            first.functions, first.roles, first.rules, list(first.stacks), first.queues)
 
     def test_destroy_removes_the_queues_and_their_readers(self, buffered):
         assert buffered.destroy.returncode == 0, explain(buffered.destroy)

@@ -114,10 +114,17 @@ def stage_parameters(deployments: Sequence[FunctionDeployment], template: Mappin
             f"stage {stage!r}: the supporting stack needs {', '.join(missing)} in .chalice/config.json")
     parameters: dict[str, str | None] = {name: value for name, value in defaults.items() if name in declared}
     parameters[FUNCTIONS_DEPLOYED] = "true"
+    # A parameter the stage does not set (LogRetentionDays, or one set by hand) keeps its value:
+    # left out of an update, CloudFormation would put the template's default back.
+    # (One still at its default needs nothing: left out, it gets the default again.)
+    for name, declaration in declared.items():
+        if name not in parameters and previous and previous.get(name, declaration.get("Default")) != str(
+                declaration.get("Default")):
+            parameters[name] = AS_BEFORE
     if certificate_readers is not None:
         parameters[CERTIFICATE_READERS] = normalized_role_list(certificate_readers)
     else:
-        parameters[CERTIFICATE_READERS] = AS_BEFORE if previous and CERTIFICATE_READERS in previous else ""
+        parameters[CERTIFICATE_READERS] = AS_BEFORE if previous and previous.get(CERTIFICATE_READERS) else ""
     return parameters
 
 
@@ -131,4 +138,7 @@ def certificate_bucket(deployments: Sequence[FunctionDeployment]) -> str:
 
 
 def normalized_role_list(value: str) -> str:
+    """A comma-separated list of role ARNs; "none" (what `make` can pass for nothing) is empty."""
+    if value.strip().lower() == "none":
+        return ""
     return ",".join(role.strip() for role in value.split(",") if role.strip())

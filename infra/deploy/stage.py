@@ -10,20 +10,30 @@ Exit codes: 0 done; 1 a step failed (its message says which and why); 2 it could
 (configuration, credentials, region).
 """
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+)
+from botocore.parsers import ResponseParserError
 
 from chalicelib.shared.configuration import ConfigurationError
-from chalicelib.shared.functions import RENEW_CERTIFICATES
-from infra.deploy.plan import StageTarget, certificate_bucket, stack_passes, stage_target
+from chalicelib.shared.functions import RENEW_CERTIFICATES, UPDATE_TASK_DNS
+from infra.deploy.plan import CERTIFICATE_READERS, StageTarget, certificate_bucket, stack_passes, stage_target
 from infra.deploy.stack import StackFailed, SupportingStack
 from infra.deploy.state import DeployState, StageLocked, StateBucketNotOurs
 from infra.deployments import (
@@ -39,6 +49,8 @@ from infra.policy_audit import audit
 from infra.policy_lint import unaccepted_findings
 
 EXIT_DONE, EXIT_FAILED, EXIT_CANNOT_START = 0, 1, 2
+# The statement of infra/supporting-resources.yaml's bucket policy that guards the private keys.
+KEY_READERS_STATEMENT = "OnlyRenewalAndTaskRolesReadPrivateKeys"
 # The credentials themselves were refused: expired, revoked, or of no account.
 _REFUSED_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
                         "UnrecognizedClientException", "AccessDenied"}
@@ -50,6 +62,17 @@ class CannotStart(Exception):
 
 class StepFailed(Exception):
     """A step failed after others may have changed things; a rerun picks up from where it is."""
+
+
+def recorded_mappings(state_file: Path) -> set[str]:
+    """The event source mappings chalice recorded (their UUIDs)."""
+    if not state_file.exists():
+        return set()
+    try:
+        resources = json.loads(state_file.read_text()).get("resources", [])
+    except ValueError:
+        return set()
+    return {r["event_uuid"] for r in resources if isinstance(r, dict) and r.get("event_uuid")}
 
 
 def run_command(command: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> int:
@@ -78,46 +101,51 @@ class StageDeployment:
     def _guarded(self, command: str, body: Callable[[], int]) -> int:
         try:
             return body()
+        except (DeploymentConfigError, ConfigurationError) as error:
+            self.say(f"make {command}: .chalice/config.json: {error}")
+            return EXIT_CANNOT_START
         except CannotStart as error:
             self.say(f"make {command}: {error}")
             return EXIT_CANNOT_START
         except (StepFailed, StackFailed, StageLocked, StateBucketNotOurs) as error:
             self.say(f"make {command}: {error}")
             return EXIT_FAILED
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, ResponseParserError) as error:
             self.say(f"make {command}: AWS refused or failed: {error}")
             return EXIT_FAILED
 
     def _deploy(self, certificate_readers: str | None) -> int:
         deployments = self._stage_deployments()
         target = stage_target(deployments)
+        template = load_base_template(self.project_dir / "infra" / BASE_TEMPLATE.name)
+        # Everything the configuration decides is checked before the first request.
+        stack_passes(deployments, template, None, False, certificate_readers)
         session = self._session(target)
         self._check_policies(deployments)
         state = self._state(session, target)
         stack = SupportingStack(session.client("cloudformation"), target.stack_name, self.say)
-        state.lock(target.lock_key, f"make deploy STAGE={self.stage}")
-        try:
-            self._deploy_locked(deployments, target, session, state, stack, certificate_readers)
-        finally:
-            state.unlock(target.lock_key)
+        with self._locked(state, target, "deploy"):
+            self._deploy_locked(deployments, target, session, state, stack, template, certificate_readers)
         self._doctor(target)
         self._where_things_are(deployments, target, stack)
         return EXIT_DONE
 
     def _deploy_locked(self, deployments, target: StageTarget, session, state: DeployState,
-                       stack: SupportingStack, certificate_readers: str | None) -> None:
+                       stack: SupportingStack, template: Mapping[str, Any], certificate_readers: str | None) -> None:
         template_body = (self.project_dir / "infra" / BASE_TEMPLATE.name).read_text()
-        template = load_base_template(self.project_dir / "infra" / BASE_TEMPLATE.name)
-        current = stack.state()
+        current = stack.live_state()
+        if current is None and certificate_readers is None and (dead := stack.state()) is not None:
+            # A stack whose creation failed: the reader roles given to it are not lost with it.
+            certificate_readers = dead.parameters.get(CERTIFICATE_READERS) or None
         passes = stack_passes(deployments, template, current.parameters if current else None,
-                              functions_exist=self._functions_exist(session, deployments),
+                              functions_exist=self._failed_event_destination_possible(session, deployments),
                               certificate_readers=certificate_readers,
                               adopt_bucket=self._bucket_to_adopt(session, target, stack, current is not None,
                                                                  certificate_bucket(deployments)))
         self._step(f"supporting stack {stack.name}")
         self.say(f"  {stack.apply(template_body, passes.before_functions)}")
         self._step(f"functions (chalice deploy --stage {self.stage})")
-        self._chalice(target, state, "deploy")
+        self._chalice(target, state, "deploy", deployments, session)
         if passes.after_functions is not None:
             self._step(f"supporting stack {stack.name}, now that the functions exist")
             self.say(f"  {stack.apply(template_body, passes.after_functions)}")
@@ -126,23 +154,40 @@ class StageDeployment:
         deployments = self._stage_deployments()
         target = stage_target(deployments)
         session = self._session(target)
-        state = self._state(session, target, create=False)
+        # The bucket is made if missing: it holds the lock, and a stage deployed by hand (its
+        # record only on this machine) is destroyed the same way.
+        state = self._state(session, target)
         stack = SupportingStack(session.client("cloudformation"), target.stack_name, self.say)
-        if state is None:
-            self.say(f"no deploy state bucket s3://{target.state_bucket}: no function of stage {self.stage} "
-                     "was deployed by make deploy")
-        else:
-            state.lock(target.lock_key, f"make destroy STAGE={self.stage}")
-            try:
-                self._step(f"functions (chalice delete --stage {self.stage})")
-                self._chalice(target, state, "delete")
-                state.forget(target.state_key)
-            finally:
-                state.unlock(target.lock_key)
-        self._step(f"supporting stack {stack.name}")
-        self.say("  deleted" if stack.delete() else "  there was none")
+        with self._locked(state, target, "destroy"):
+            self._step(f"functions (chalice delete --stage {self.stage})")
+            self._chalice(target, state, "delete", deployments, session)
+            left = [d.lambda_name for d in deployments if self._function_exists(session, d.lambda_name)]
+            if left:
+                # Deleting the stack now would take their log groups, queues and alarms and leave
+                # them running unwatched.
+                raise StepFailed(
+                    f"{', '.join(left)} still exist: chalice had no record of them (no "
+                    f"s3://{target.state_bucket}/{target.state_key}, no {target.chalice_state_file}); delete them "
+                    "(aws lambda delete-function, with their roles and rules) or put the record back, then run "
+                    "make destroy again. The supporting stack was left as it is")
+            state.forget(target.state_key)
+            self._step(f"supporting stack {stack.name}")
+            self.say("  deleted" if stack.delete() else "  there was none")
         self._what_stays(deployments)
         return EXIT_DONE
+
+    @contextlib.contextmanager
+    def _locked(self, state: DeployState, target: StageTarget, command: str) -> Iterator[None]:
+        state.lock(target.lock_key, f"make {command} STAGE={self.stage}")
+        try:
+            yield
+        finally:
+            try:
+                state.unlock(target.lock_key)
+            except (ClientError, BotoCoreError) as error:
+                # The error that ended the run matters more; this one only leaves the lock.
+                self.say(f"make {command}: could not remove the lock ({error}): remove it with "
+                         f"aws s3 rm s3://{target.state_bucket}/{target.lock_key}")
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -162,19 +207,18 @@ class StageDeployment:
     def _session(self, target: StageTarget) -> boto3.Session:
         """A session in the stage's region, with credentials of the stage's account."""
         region = target.location.region
-        for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-            value = self.environ.get(variable, "").strip()
-            if value and value != region:
-                raise CannotStart(f"{variable}={value}, but stage {self.stage}'s CLUSTER_ARN is in {region}, where "
-                                  f"its functions go: unset {variable} (make deploy takes the region from CLUSTER_ARN)")
         self._step("credentials")
-        session = boto3.Session(region_name=region, profile_name=self.environ.get("AWS_PROFILE") or None)
-        if session.get_credentials() is None:
+        try:
+            session = boto3.Session(region_name=region, profile_name=self.environ.get("AWS_PROFILE") or None)
+            credentials = session.get_credentials()
+        except BotoCoreError as error:  # ProfileNotFound, an SSO token expired, a broken config file
+            raise CannotStart(f"no usable AWS credentials: {error}") from None
+        if credentials is None:
             raise CannotStart("no AWS credentials: set AWS_PROFILE (then `aws sso login` if it is an SSO profile), "
                               "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         try:
             identity = session.client("sts").get_caller_identity()
-        except (NoCredentialsError, PartialCredentialsError) as error:
+        except (NoCredentialsError, PartialCredentialsError, TokenRetrievalError, SSOTokenLoadError) as error:
             raise CannotStart(f"no usable AWS credentials: {error}") from None
         except ClientError as error:
             if error.response["Error"]["Code"] in _REFUSED_CREDENTIALS:
@@ -185,7 +229,10 @@ class StageDeployment:
             raise CannotStart(f"the credentials are of account {identity['Account']}, but stage {self.stage}'s "
                               f"CLUSTER_ARN is in account {target.location.account}: use credentials of that "
                               "account (AWS_PROFILE)")
-        self.say(f"  {identity['Arn']}, region {region} (from CLUSTER_ARN)")
+        elsewhere = sorted({f"{v}={self.environ[v]}" for v in ("AWS_REGION", "AWS_DEFAULT_REGION")
+                            if self.environ.get(v, "").strip() not in ("", region)})
+        self.say(f"  {identity['Arn']}, region {region} (from CLUSTER_ARN"
+                 + (f"; {', '.join(elsewhere)} not used)" if elsewhere else ")"))
         return session
 
     def _check_policies(self, deployments: Sequence[FunctionDeployment]) -> None:
@@ -193,7 +240,10 @@ class StageDeployment:
         from infra.__main__ import generated_files, stale_files
 
         self._step("IAM policies (make policies), checked")
-        files = generated_files(self.project_dir)
+        try:
+            files = generated_files(self.project_dir)
+        except (DeploymentConfigError, ConfigurationError) as error:
+            raise CannotStart(f".chalice/config.json: {error} (make policies writes every stage's files)") from None
         for path in stale_files(files):
             path.write_text(files[path])
             self.say(f"  wrote {path.relative_to(self.project_dir)} (commit it with the configuration)")
@@ -207,20 +257,18 @@ class StageDeployment:
             raise CannotStart("the IAM policies grant more than the functions need: " + "; ".join(problems))
         self.say(f"  {len(deployments)} policies, each its function's own, nothing more")
 
-    def _state(self, session, target: StageTarget, create: bool = True) -> DeployState | None:
+    def _state(self, session, target: StageTarget) -> DeployState:
         state = DeployState(session.client("s3"), target.state_bucket, target.location.account,
                             target.location.region)
-        if create:
-            self._step(f"deploy state in s3://{target.state_bucket}/{self.stage}/")
-            self.say("  bucket created" if state.ensure_bucket() else "  bucket there")
-            return state
-        return state if state.exists() else None
+        self._step(f"deploy state in s3://{target.state_bucket}/{self.stage}/")
+        self.say("  bucket created" if state.ensure_bucket() else "  bucket there")
+        return state
 
     def _bucket_to_adopt(self, session, target: StageTarget, stack: SupportingStack, stack_exists: bool,
                          bucket: str) -> bool:
         """True when the stage's certificate bucket exists but is not the stack's: a stack deleted by
         make destroy retains it, with the certificate in it, and a new stack cannot create it again."""
-        if stack_exists and stack.resources_of_type("AWS::S3::Bucket"):
+        if stack_exists and stack.resources_of_type("AWS::S3::Bucket", live_only=True):
             return False
         try:
             session.client("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=target.location.account)
@@ -232,18 +280,40 @@ class StageDeployment:
                                   "are global; choose another name") from None
             raise
         self.say(f"  certificate bucket s3://{bucket} is kept from before: the stack adopts it")
+        self._hand_over_bucket_policy(session.client("s3"), bucket, target)
         return True
 
-    def _functions_exist(self, session, deployments: Sequence[FunctionDeployment]) -> bool:
+    def _hand_over_bucket_policy(self, s3, bucket: str, target: StageTarget) -> None:
+        """The deleted stack kept its bucket policy (the key stayed guarded); CloudFormation refuses
+        to create a policy on a bucket that has one, so the kept one goes just before the stack
+        puts the same policy back."""
+        try:
+            policy = json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=target.location.account)[
+                "Policy"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchBucketPolicy":
+                return
+            raise
+        if not any(statement.get("Sid") == KEY_READERS_STATEMENT for statement in policy.get("Statement", [])):
+            raise CannotStart(f"s3://{bucket} has a bucket policy that is not the supporting stack's: the stack "
+                              "cannot create its own beside it; remove it (keep what it says that you need)")
+        s3.delete_bucket_policy(Bucket=bucket, ExpectedBucketOwner=target.location.account)
+        self.say("  its kept bucket policy is handed over to the stack")
+
+    def _failed_event_destination_possible(self, session, deployments: Sequence[FunctionDeployment]) -> bool:
+        """update_task_dns exists (or the stage has none): its failed-event destination can be set now."""
+        return all(self._function_exists(session, d.lambda_name) for d in deployments if d.function == UPDATE_TASK_DNS)
+
+    def _function_exists(self, session, name: str) -> bool:
         lambda_ = session.client("lambda")
-        for deployment in deployments:
-            try:
-                lambda_.get_function_configuration(FunctionName=deployment.lambda_name)
-            except lambda_.exceptions.ResourceNotFoundException:
-                return False
-        return True
+        try:
+            lambda_.get_function_configuration(FunctionName=name)
+            return True
+        except lambda_.exceptions.ResourceNotFoundException:
+            return False
 
-    def _chalice(self, target: StageTarget, state: DeployState, command: str) -> None:
+    def _chalice(self, target: StageTarget, state: DeployState, command: str,
+                 deployments: Sequence[FunctionDeployment], session) -> None:
         """`chalice deploy` or `chalice delete`, with what earlier runs recorded, from any machine."""
         local = self.project_dir / target.chalice_state_file
         if state.fetch(target.state_key, local):
@@ -251,15 +321,42 @@ class StageDeployment:
         elif local.exists():
             # Deployed with chalice before make deploy was used: this machine's record is the one.
             self.say(f"  state from {target.chalice_state_file} (none stored yet)")
+        if command == "deploy":
+            self._remove_unrecorded_mappings(session, deployments, recorded_mappings(local))
+        before = local.read_bytes() if local.exists() else None
         code = self.run([str(self.bin_dir / "chalice"), command, "--stage", self.stage], self.project_dir,
                         self._child_environment(target))
-        # What chalice recorded is stored even when it failed: it records after each success, and
-        # the next run must know what exists.
-        if local.exists():
-            state.store(local, target.state_key)
+        # chalice writes its record only when the whole command succeeded.
+        if local.exists() and local.read_bytes() != before:
+            try:
+                state.store(local, target.state_key)
+            except (ClientError, BotoCoreError) as error:
+                raise StepFailed(f"chalice {command} succeeded, but its record could not be stored ({error}): "
+                                 f"{target.chalice_state_file} on this machine is the only one; run make deploy "
+                                 "again from here") from None
         if code != 0:
             raise StepFailed(f"chalice {command} --stage {self.stage} exited {code} (its output is above); run "
-                             "the same command again once the cause is fixed")
+                             "make again once the cause is fixed")
+
+    def _remove_unrecorded_mappings(self, session, deployments: Sequence[FunctionDeployment],
+                                    recorded: set[str]) -> None:
+        """An event source mapping of the stage's functions that chalice has no record of was
+        created by a chalice deploy that failed later (it records nothing then): chalice would
+        create it again, and Lambda refuses a second mapping of the same queue and function. The
+        messages wait in the queue meanwhile."""
+        lambda_ = session.client("lambda")
+        for deployment in deployments:
+            try:
+                # By ARN: Lambda takes a name too, the emulator only an ARN.
+                mappings = lambda_.list_event_source_mappings(
+                    FunctionName=deployment.location.arn("lambda", f"function:{deployment.lambda_name}"))
+            except lambda_.exceptions.ResourceNotFoundException:
+                continue
+            for mapping in mappings["EventSourceMappings"]:
+                if mapping["UUID"] not in recorded:
+                    self.say(f"  removing event source mapping {mapping['UUID']} ({mapping['EventSourceArn']} -> "
+                             f"{deployment.lambda_name}): left by a chalice deploy that did not finish")
+                    lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
 
     def _doctor(self, target: StageTarget) -> None:
         self._step(f"task-subdomains --stage {self.stage} doctor")

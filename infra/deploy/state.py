@@ -36,11 +36,12 @@ class DeployState:
         self._region = region
 
     def ensure_bucket(self) -> bool:
-        """Creates the bucket (versioned, private) unless it exists; True when created. What it holds
-        names resources (ARNs, role names), no secret."""
+        """Creates the bucket unless it exists, and (every run: an interrupted first run may have
+        left it bare) keeps it versioned, private and its old versions pruned; True when created.
+        What it holds names resources (ARNs, role names), no secret."""
+        created = False
         try:
             self._s3.head_bucket(Bucket=self.bucket, ExpectedBucketOwner=self._account)
-            return False
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code == "403":
@@ -49,16 +50,29 @@ class DeployState:
                     "credentials): make deploy keeps each stage's state there") from None
             if code not in _MISSING:
                 raise
+            created = self._create()
+        owner = {"ExpectedBucketOwner": self._account}
+        # Every earlier state stays readable for 90 days: a deploy that recorded something wrong can
+        # be undone.
+        self._s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}, **owner)
+        self._s3.put_public_access_block(Bucket=self.bucket, **owner, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True})
+        self._s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, **owner, LifecycleConfiguration={"Rules": [{
+            "ID": "PruneOldStates", "Status": "Enabled", "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+            "Expiration": {"ExpiredObjectDeleteMarker": True}}]})
+        return created
+
+    def _create(self) -> bool:
         where = {} if self._region == "us-east-1" else {
             "CreateBucketConfiguration": {"LocationConstraint": self._region}}
-        self._s3.create_bucket(Bucket=self.bucket, **where)
-        # Every earlier state stays readable: a deploy that recorded something wrong can be undone.
-        self._s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"},
-                                       ExpectedBucketOwner=self._account)
-        self._s3.put_public_access_block(Bucket=self.bucket, ExpectedBucketOwner=self._account,
-                                         PublicAccessBlockConfiguration={
-                                             "BlockPublicAcls": True, "IgnorePublicAcls": True,
-                                             "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        try:
+            self._s3.create_bucket(Bucket=self.bucket, **where)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou":  # another run made it meanwhile
+                return False
+            raise
         return True
 
     def exists(self) -> bool:
