@@ -274,6 +274,17 @@ def a_function(name: str) -> str:
         "FunctionArn"]
 
 
+def a_mapping(function: str, queue: str) -> tuple[str, str, str]:
+    """A function reading a queue: (function ARN, queue ARN, the mapping's UUID)."""
+    function_arn = a_function(function)
+    sqs = boto3.client("sqs")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName=queue)["QueueUrl"],
+                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    uuid = boto3.client("lambda").create_event_source_mapping(EventSourceArn=queue_arn,
+                                                              FunctionName=function_arn)["UUID"]
+    return function_arn, queue_arn, uuid
+
+
 def zip_of(source: str) -> bytes:
     import io
     import zipfile
@@ -299,12 +310,8 @@ def test_destroy_leaves_the_stack_while_functions_it_has_no_record_of_still_run(
 def test_an_event_source_mapping_chalice_has_no_record_of_is_removed_before_it_deploys(project):
     # A chalice deploy that failed after creating the mapping recorded nothing; the next would be
     # refused a second mapping of the same queue and function.
-    function_arn = a_function("task-subdomains-x-reconcile_task_dns")
-    queue_arn = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=boto3.client("sqs").create_queue(QueueName="left-behind")["QueueUrl"],
-        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    function_arn, queue_arn, uuid = a_mapping("task-subdomains-x-reconcile_task_dns", "left-behind")
     lambda_ = boto3.client("lambda")
-    uuid = lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function_arn)["UUID"]
     recorder = Recorder(state=b"{}")
 
     assert recorder.deployment(project).deploy() == EXIT_DONE
@@ -314,12 +321,8 @@ def test_an_event_source_mapping_chalice_has_no_record_of_is_removed_before_it_d
 
 
 def test_a_recorded_event_source_mapping_is_left_to_chalice(project, tmp_path):
-    function_arn = a_function("task-subdomains-x-reconcile_task_dns")
-    queue_arn = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=boto3.client("sqs").create_queue(QueueName="recorded")["QueueUrl"],
-        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    function_arn, _, uuid = a_mapping("task-subdomains-x-reconcile_task_dns", "recorded")
     lambda_ = boto3.client("lambda")
-    uuid = lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function_arn)["UUID"]
     record = json.dumps({"resources": [{"name": "mapping", "resource_type": "sqs_event", "event_uuid": uuid}]})
     (project / ".chalice" / "deployed").mkdir(parents=True)
     (project / ".chalice" / "deployed" / "x.json").write_text(record)
