@@ -469,7 +469,7 @@ def test_each_mode_creates_its_own_resources_and_none_of_the_other():
     assert per_event >= PER_EVENT_ONLY and not BUFFERED_ONLY & per_event
     assert buffered >= BUFFERED_ONLY and not PER_EVENT_ONLY & buffered
     assert per_event - PER_EVENT_ONLY == buffered - BUFFERED_ONLY
-    assert EVENT_FUNCTION_LOG_GROUPS <= per_event & buffered
+    assert per_event & buffered >= EVENT_FUNCTION_LOG_GROUPS
     # Every resource of either mode says which: nothing of one mode is created in the other by default.
     assert {name for name, r in RESOURCES.items() if "Condition" in r} >= PER_EVENT_ONLY | BUFFERED_ONLY
     assert TEMPLATE["Parameters"]["TaskEventsQueueName"]["Default"] == ""
