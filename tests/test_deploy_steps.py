@@ -6,6 +6,7 @@ shown to stop before it changes anything (exit 2) or to leave what a rerun needs
 
 import copy
 import json
+import signal
 
 import boto3
 import pytest
@@ -377,3 +378,21 @@ def test_a_kept_certificate_bucket_is_adopted_not_created_again():
     assert created.before_functions["CertificateBucketExists"] == "false"
     assert adopted.before_functions["CertificateBucketExists"] == adopted.after_functions["CertificateBucketExists"]
     assert adopted.after_functions["CertificateBucketExists"] == "true"
+
+
+def test_a_terminated_deploy_releases_the_stages_lock(project):
+    # SIGTERM/SIGHUP become SystemExit, which runs the finally that removes the lock.
+    from infra.deploy.__main__ import exit_on_termination
+
+    def terminated(command, cwd, environ):
+        if command[0].endswith("chalice"):
+            exit_on_termination(signal.SIGTERM, None)
+        return 0
+
+    recorder = Recorder()
+    recorder.run = terminated
+    with pytest.raises(SystemExit) as stopped:
+        recorder.deployment(project).deploy()
+
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert state_objects() == []

@@ -7,6 +7,7 @@ The region is the stage's CLUSTER_ARN's; credentials are the SDK's own (AWS_PROF
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from infra.deploy.stage import StageDeployment
 from infra.deployments import PROJECT_DIR
 
 
+def exit_on_termination(signum: int, _frame) -> None:
+    """A terminal closed or a CI job cancelled: exit through the `finally` blocks, so the stage's
+    lock is released (only SIGKILL leaves it behind)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    for terminating in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(terminating, exit_on_termination)
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("deploy", "destroy"))
     parser.add_argument("--stage", required=True, help="a stage of .chalice/config.json")
