@@ -396,3 +396,20 @@ def test_a_terminated_deploy_releases_the_stages_lock(project):
 
     assert stopped.value.code == 128 + signal.SIGTERM
     assert state_objects() == []
+
+
+def test_a_run_removes_only_its_own_lock(aws):
+    s3 = boto3.client("s3")
+    first = DeployState(s3, STATE_BUCKET, ACCOUNT_ID, REGION)
+    first.ensure_bucket()
+    first.lock("x/deploy.lock", "make deploy STAGE=x")
+    # Its lock was removed by hand meanwhile, and another run took the stage.
+    s3.delete_object(Bucket=STATE_BUCKET, Key="x/deploy.lock")
+    second = DeployState(s3, STATE_BUCKET, ACCOUNT_ID, REGION)
+    second.lock("x/deploy.lock", "make deploy STAGE=x")
+
+    first.unlock("x/deploy.lock")
+
+    assert state_objects() == ["x/deploy.lock"]
+    second.unlock("x/deploy.lock")
+    assert state_objects() == []

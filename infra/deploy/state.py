@@ -11,6 +11,7 @@ from running at once.
 import getpass
 import json
 import os
+import secrets
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ class DeployState:
         self.bucket = bucket
         self._account = account
         self._region = region
+        self._token: str | None = None  # this run's lock, once taken
 
     def ensure_bucket(self) -> bool:
         """Creates the bucket unless it exists, and (every run: an interrupted first run may have
@@ -85,8 +87,9 @@ class DeployState:
             raise
 
     def lock(self, key: str, command: str) -> None:
+        self._token = secrets.token_hex(8)
         holder = {"command": command, "by": f"{_user()}@{socket.gethostname()}", "pid": os.getpid(),
-                  "since": datetime.now(UTC).isoformat(timespec="seconds")}
+                  "since": datetime.now(UTC).isoformat(timespec="seconds"), "token": self._token}
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(holder).encode(), IfNoneMatch="*",
                                 ExpectedBucketOwner=self._account)
@@ -98,7 +101,19 @@ class DeployState:
                 f"still there (it was interrupted), remove it: aws s3 rm s3://{self.bucket}/{key}") from None
 
     def unlock(self, key: str) -> None:
-        self._s3.delete_object(Bucket=self.bucket, Key=key, ExpectedBucketOwner=self._account)
+        """Removes the lock if it is still this run's: one removed by hand meanwhile (and taken by
+        another run) stays. (A read, then a delete: S3's conditional delete is not relied on.)"""
+        try:
+            holder = json.loads(self._s3.get_object(Bucket=self.bucket, Key=key,
+                                                    ExpectedBucketOwner=self._account)["Body"].read())
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _MISSING:
+                return
+            raise
+        except ValueError:
+            holder = {}
+        if holder.get("token") == self._token:
+            self._s3.delete_object(Bucket=self.bucket, Key=key, ExpectedBucketOwner=self._account)
 
     def fetch(self, key: str, path: Path) -> bool:
         """Writes the stored state to path; False (and path untouched) when none is stored."""
