@@ -7,7 +7,8 @@ stored in S3); the supporting stack again when it needs the functions to exist; 
 the supporting stack; the certificate bucket and the ACME account key stay.
 
 Exit codes: 0 done; 1 a step failed (its message says which and why); 2 it could not start
-(configuration, credentials, region).
+(configuration, credentials). The steps' adapters are their own modules: credentials.py,
+stack.py, state.py, functions.py, certificate_bucket.py; plan.py decides the stack's parameters.
 """
 
 import contextlib
@@ -21,18 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    SSOTokenLoadError,
-    TokenRetrievalError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from chalicelib.shared.configuration import ConfigurationError
 from chalicelib.shared.functions import RENEW_CERTIFICATES, UPDATE_TASK_DNS
+from infra.deploy.certificate_bucket import bucket_to_adopt
+from infra.deploy.credentials import stage_session
+from infra.deploy.errors import CannotStart, StepFailed
+from infra.deploy.functions import function_exists, recorded_mappings, remove_unrecorded_mappings
 from infra.deploy.plan import CERTIFICATE_READERS, StageTarget, certificate_bucket, stack_passes, stage_target
 from infra.deploy.stack import StackFailed, SupportingStack
 from infra.deploy.state import DeployState, StageLocked, StateBucketNotOurs
@@ -49,30 +47,6 @@ from infra.policy_audit import audit
 from infra.policy_lint import unaccepted_findings
 
 EXIT_DONE, EXIT_FAILED, EXIT_CANNOT_START = 0, 1, 2
-# The statement of infra/supporting-resources.yaml's bucket policy that guards the private keys.
-KEY_READERS_STATEMENT = "OnlyRenewalAndTaskRolesReadPrivateKeys"
-# The credentials themselves were refused: expired, revoked, or of no account.
-_REFUSED_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
-                        "UnrecognizedClientException", "AccessDenied"}
-
-
-class CannotStart(Exception):
-    """Nothing was changed: the configuration, the credentials or the region will not do."""
-
-
-class StepFailed(Exception):
-    """A step failed after others may have changed things; a rerun picks up from where it is."""
-
-
-def recorded_mappings(state_file: Path) -> set[str]:
-    """The event source mappings chalice recorded (their UUIDs)."""
-    if not state_file.exists():
-        return set()
-    try:
-        resources = json.loads(state_file.read_text()).get("resources", [])
-    except ValueError:
-        return set()
-    return {r["event_uuid"] for r in resources if isinstance(r, dict) and r.get("event_uuid")}
 
 
 def run_command(command: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> int:
@@ -120,7 +94,7 @@ class StageDeployment:
         template = load_base_template(self.project_dir / "infra" / BASE_TEMPLATE.name)
         # Everything the configuration decides is checked before the first request.
         stack_passes(deployments, template, None, False, certificate_readers)
-        session = self._session(target)
+        session = self._credentials(target)
         self._check_policies(deployments)
         state = self._state(session, target)
         stack = SupportingStack(session.client("cloudformation"), target.stack_name, self.say)
@@ -140,8 +114,8 @@ class StageDeployment:
         passes = stack_passes(deployments, template, current.parameters if current else None,
                               functions_exist=self._failed_event_destination_possible(session, deployments),
                               certificate_readers=certificate_readers,
-                              adopt_bucket=self._bucket_to_adopt(session, target, stack, current is not None,
-                                                                 certificate_bucket(deployments)))
+                              adopt_bucket=bucket_to_adopt(session, target, stack, current is not None,
+                                                           certificate_bucket(deployments), self.say))
         self._step(f"supporting stack {stack.name}")
         self.say(f"  {stack.apply(template_body, passes.before_functions)}")
         self._step(f"functions (chalice deploy --stage {self.stage})")
@@ -153,7 +127,7 @@ class StageDeployment:
     def _destroy(self) -> int:
         deployments = self._stage_deployments()
         target = stage_target(deployments)
-        session = self._session(target)
+        session = self._credentials(target)
         # The bucket is made if missing: it holds the lock, and a stage deployed by hand (its
         # record only on this machine) is destroyed the same way.
         state = self._state(session, target)
@@ -161,7 +135,7 @@ class StageDeployment:
         with self._locked(state, target, "destroy"):
             self._step(f"functions (chalice delete --stage {self.stage})")
             self._chalice(target, state, "delete", deployments, session)
-            left = [d.lambda_name for d in deployments if self._function_exists(session, d.lambda_name)]
+            left = [d.lambda_name for d in deployments if function_exists(session, d.lambda_name)]
             if left:
                 # Deleting the stack now would take their log groups, queues and alarms and leave
                 # them running unwatched.
@@ -204,36 +178,9 @@ class StageDeployment:
                 raise
             raise CannotStart(f".chalice/config.json: {error}") from None
 
-    def _session(self, target: StageTarget) -> boto3.Session:
-        """A session in the stage's region, with credentials of the stage's account."""
-        region = target.location.region
+    def _credentials(self, target: StageTarget) -> boto3.Session:
         self._step("credentials")
-        try:
-            session = boto3.Session(region_name=region, profile_name=self.environ.get("AWS_PROFILE") or None)
-            credentials = session.get_credentials()
-        except BotoCoreError as error:  # ProfileNotFound, an SSO token expired, a broken config file
-            raise CannotStart(f"no usable AWS credentials: {error}") from None
-        if credentials is None:
-            raise CannotStart("no AWS credentials: set AWS_PROFILE (then `aws sso login` if it is an SSO profile), "
-                              "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        try:
-            identity = session.client("sts").get_caller_identity()
-        except (NoCredentialsError, PartialCredentialsError, TokenRetrievalError, SSOTokenLoadError) as error:
-            raise CannotStart(f"no usable AWS credentials: {error}") from None
-        except ClientError as error:
-            if error.response["Error"]["Code"] in _REFUSED_CREDENTIALS:
-                raise CannotStart(f"AWS refused the credentials ({error.response['Error']['Code']}): renew them "
-                                  "(`aws sso login`, or new keys)") from None
-            raise
-        if identity["Account"] != target.location.account:
-            raise CannotStart(f"the credentials are of account {identity['Account']}, but stage {self.stage}'s "
-                              f"CLUSTER_ARN is in account {target.location.account}: use credentials of that "
-                              "account (AWS_PROFILE)")
-        elsewhere = sorted({f"{v}={self.environ[v]}" for v in ("AWS_REGION", "AWS_DEFAULT_REGION")
-                            if self.environ.get(v, "").strip() not in ("", region)})
-        self.say(f"  {identity['Arn']}, region {region} (from CLUSTER_ARN"
-                 + (f"; {', '.join(elsewhere)} not used)" if elsewhere else ")"))
-        return session
+        return stage_session(target, self.environ, self.say)
 
     def _check_policies(self, deployments: Sequence[FunctionDeployment]) -> None:
         # Imported here: infra/__main__.py is `make policies` itself.
@@ -264,53 +211,9 @@ class StageDeployment:
         self.say("  bucket created" if state.ensure_bucket() else "  bucket there")
         return state
 
-    def _bucket_to_adopt(self, session, target: StageTarget, stack: SupportingStack, stack_exists: bool,
-                         bucket: str) -> bool:
-        """True when the stage's certificate bucket exists but is not the stack's: a stack deleted by
-        make destroy retains it, with the certificate in it, and a new stack cannot create it again."""
-        if stack_exists and stack.resources_of_type("AWS::S3::Bucket", live_only=True):
-            return False
-        try:
-            session.client("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=target.location.account)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
-                return False
-            if error.response["Error"]["Code"] == "403":
-                raise CannotStart(f"s3://{bucket} (certStorageBucketName) belongs to another account: S3 bucket names "
-                                  "are global; choose another name") from None
-            raise
-        self.say(f"  certificate bucket s3://{bucket} is kept from before: the stack adopts it")
-        self._hand_over_bucket_policy(session.client("s3"), bucket, target)
-        return True
-
-    def _hand_over_bucket_policy(self, s3, bucket: str, target: StageTarget) -> None:
-        """The deleted stack kept its bucket policy (the key stayed guarded); CloudFormation refuses
-        to create a policy on a bucket that has one, so the kept one goes just before the stack
-        puts the same policy back."""
-        try:
-            policy = json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=target.location.account)[
-                "Policy"])
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "NoSuchBucketPolicy":
-                return
-            raise
-        if not any(statement.get("Sid") == KEY_READERS_STATEMENT for statement in policy.get("Statement", [])):
-            raise CannotStart(f"s3://{bucket} has a bucket policy that is not the supporting stack's: the stack "
-                              "cannot create its own beside it; remove it (keep what it says that you need)")
-        s3.delete_bucket_policy(Bucket=bucket, ExpectedBucketOwner=target.location.account)
-        self.say("  its kept bucket policy is handed over to the stack")
-
     def _failed_event_destination_possible(self, session, deployments: Sequence[FunctionDeployment]) -> bool:
         """update_task_dns exists (or the stage has none): its failed-event destination can be set now."""
-        return all(self._function_exists(session, d.lambda_name) for d in deployments if d.function == UPDATE_TASK_DNS)
-
-    def _function_exists(self, session, name: str) -> bool:
-        lambda_ = session.client("lambda")
-        try:
-            lambda_.get_function_configuration(FunctionName=name)
-            return True
-        except lambda_.exceptions.ResourceNotFoundException:
-            return False
+        return all(function_exists(session, d.lambda_name) for d in deployments if d.function == UPDATE_TASK_DNS)
 
     def _chalice(self, target: StageTarget, state: DeployState, command: str,
                  deployments: Sequence[FunctionDeployment], session) -> None:
@@ -322,7 +225,7 @@ class StageDeployment:
             # Deployed with chalice before make deploy was used: this machine's record is the one.
             self.say(f"  state from {target.chalice_state_file} (none stored yet)")
         if command == "deploy":
-            self._remove_unrecorded_mappings(session, deployments, recorded_mappings(local))
+            remove_unrecorded_mappings(session, deployments, recorded_mappings(local), self.say)
         before = local.read_bytes() if local.exists() else None
         code = self.run([str(self.bin_dir / "chalice"), command, "--stage", self.stage], self.project_dir,
                         self._child_environment(target))
@@ -337,26 +240,6 @@ class StageDeployment:
         if code != 0:
             raise StepFailed(f"chalice {command} --stage {self.stage} exited {code} (its output is above); run "
                              "make again once the cause is fixed")
-
-    def _remove_unrecorded_mappings(self, session, deployments: Sequence[FunctionDeployment],
-                                    recorded: set[str]) -> None:
-        """An event source mapping of the stage's functions that chalice has no record of was
-        created by a chalice deploy that failed later (it records nothing then): chalice would
-        create it again, and Lambda refuses a second mapping of the same queue and function. The
-        messages wait in the queue meanwhile."""
-        lambda_ = session.client("lambda")
-        for deployment in deployments:
-            try:
-                # By ARN: Lambda takes a name too, the emulator only an ARN.
-                mappings = lambda_.list_event_source_mappings(
-                    FunctionName=deployment.location.arn("lambda", f"function:{deployment.lambda_name}"))
-            except lambda_.exceptions.ResourceNotFoundException:
-                continue
-            for mapping in mappings["EventSourceMappings"]:
-                if mapping["UUID"] not in recorded:
-                    self.say(f"  removing event source mapping {mapping['UUID']} ({mapping['EventSourceArn']} -> "
-                             f"{deployment.lambda_name}): left by a chalice deploy that did not finish")
-                    lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
 
     def _doctor(self, target: StageTarget) -> None:
         self._step(f"task-subdomains --stage {self.stage} doctor")
