@@ -25,6 +25,10 @@ waits for Lambda's retry or the reconciler). Takes a few minutes: per-event mode
 Route53 requests a second, which is the point.
 """
 
+from benchmark_environment import ROOT  # first: the path and the app's quiet settings
+
+# isort: split
+
 import argparse
 import importlib.util
 import json
@@ -35,25 +39,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # before the app's logger is built
-# The functions' metrics (EMF lines on stdout) would bury the table: the benchmark counts itself.
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+import boto3
+from botocore.config import Config
+from moto.events.models import EventPattern
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from moto.events.models import EventPattern  # noqa: E402
-
-from chalicelib.task_records.events import task_event_pattern  # noqa: E402
-from chalicelib.task_records.handlers import (  # noqa: E402
+from chalicelib.task_records.events import task_event_pattern
+from chalicelib.task_records.handlers import (
     BUFFERED_BATCH_SIZE,
     BUFFERED_BATCHING_WINDOW_SECONDS,
     BUFFERED_MAXIMUM_CONCURRENCY,
 )
-from embedded_stack.aws import (  # noqa: E402
+from embedded_stack.aws import (
     ACCOUNT_ID,
     NOT_COUNTED,
     REGION,
@@ -63,8 +60,8 @@ from embedded_stack.aws import (  # noqa: E402
     route53_budget,
     running_moto_server,
 )
-from embedded_stack.fargate import CLUSTER_NAME, FargateCluster, as_sqs_event  # noqa: E402
-from embedded_stack.stack import environment  # noqa: E402
+from embedded_stack.fargate import CLUSTER_NAME, FargateCluster, as_sqs_event
+from embedded_stack.stack import environment
 
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{CLUSTER_NAME}"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:task-subdomains-bench-task-events"

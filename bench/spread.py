@@ -24,6 +24,10 @@ Route53 request. Takes about three minutes (each mode runs the whole timeline). 
 compared with the targets of the spread-arrival issue.
 """
 
+from benchmark_environment import ROOT  # first: the path and the app's quiet settings
+
+# isort: split
+
 import argparse
 import importlib.util
 import json
@@ -37,21 +41,14 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # before the app's logger is built
-# The functions' metrics (EMF lines on stdout) would bury the table: the benchmark counts itself.
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+import boto3
+from botocore.exceptions import ClientError
+from moto.events.models import EventPattern
 
-import boto3  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-from moto.events.models import EventPattern  # noqa: E402
-
-from chalicelib.shared.aws_clients import client as app_client  # noqa: E402
-from chalicelib.task_records.events import task_event_pattern  # noqa: E402
-from embedded_stack.aws import (  # noqa: E402
+from chalicelib.shared.aws_clients import client as app_client
+from chalicelib.task_records.events import task_event_pattern
+from embedded_stack.aws import (
     ACCOUNT_ID,
     REGION,
     ROUTE53_CHANGE_BURST,
@@ -61,9 +58,9 @@ from embedded_stack.aws import (  # noqa: E402
     running_moto_server,
     watching_route53_changes,
 )
-from embedded_stack.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster, as_sqs_event  # noqa: E402
-from embedded_stack.stack import environment  # noqa: E402
-from embedded_stack.zone_soa import give_route53_default_soa  # noqa: E402
+from embedded_stack.fargate import CLUSTER_NAME, DOMAIN_PREFIX, FargateCluster, as_sqs_event
+from embedded_stack.stack import environment
+from embedded_stack.zone_soa import give_route53_default_soa
 
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{CLUSTER_NAME}"
 TASK_EVENTS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:task-subdomains-bench-task-events"

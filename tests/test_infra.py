@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -420,6 +421,11 @@ def test_merge_template_lets_the_packaged_renewal_role_read_private_keys(stage):
 @pytest.fixture(scope="module")
 def packaged_prod(tmp_path_factory, request):
     project = copy_project(tmp_path_factory.mktemp("package"), package_cache(request))
+    return package_prod(project)
+
+
+def package_prod(project) -> Path:
+    """`chalice package --stage prod` with its merge template, in the copy; the SAM template."""
     out = project / "out"
     # No AWS access is needed to package; a region is.
     result = run_chalice(project, "package", "--stage", "prod", "--merge-template", "infra/chalice-merge-prod.json",
@@ -616,12 +622,9 @@ def packaged_buffered_prod(tmp_path_factory, request):
     set_stage_variables(project, "prod", TASK_EVENTS_QUEUE_ARN=task_events_queue_arn("prod"))
     result = run_infra(project)
     assert result.returncode == 0, explain(result)
-    out = project / "out"
-    result = run_chalice(project, "package", "--stage", "prod", "--merge-template", "infra/chalice-merge-prod.json",
-                         str(out), aws={"AWS_DEFAULT_REGION": "eu-west-2"})
-    assert result.returncode == 0, explain(result)
+    sam = package_prod(project)
     assert json.loads((project / "infra" / "chalice-merge-prod.json").read_text()) == BUFFERED_MERGE_TEMPLATES["prod"]
-    return out / "sam.json"
+    return sam
 
 
 def test_packaged_buffered_prod_template_passes_cfn_lint(packaged_buffered_prod):
@@ -730,13 +733,10 @@ def packaged_hostnames_prod(tmp_path_factory, request):
                         HOSTNAME_EVENTS_QUEUE_ARN=hostname_events_queue_arn("prod"))
     result = run_infra(project)
     assert result.returncode == 0, explain(result)
-    out = project / "out"
-    result = run_chalice(project, "package", "--stage", "prod", "--merge-template", "infra/chalice-merge-prod.json",
-                         str(out), aws={"AWS_DEFAULT_REGION": "eu-west-2"})
-    assert result.returncode == 0, explain(result)
+    sam = package_prod(project)
     merge = json.loads((project / "infra" / "chalice-merge-prod.json").read_text())
     assert merge == BUFFERED_HOSTNAMES_MERGE_TEMPLATES["prod"]
-    return out / "sam.json"
+    return sam
 
 
 def test_packaged_hostnames_prod_template_passes_cfn_lint(packaged_hostnames_prod):
