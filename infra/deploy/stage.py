@@ -168,15 +168,14 @@ class StageDeployment:
     def _stage_deployments(self) -> tuple[FunctionDeployment, ...]:
         try:
             config = load_config(self.project_dir / ".chalice")
-            if self.stage not in stage_names(config):
-                raise CannotStart(f"no stage {self.stage!r} in .chalice/config.json (its stages: "
-                                  f"{', '.join(stage_names(config))})")
-            refuse_shared_storage(config)
-            return function_deployments(config, self.stage)
-        except (DeploymentConfigError, ConfigurationError, OSError, ValueError) as error:
-            if isinstance(error, CannotStart):
-                raise
+        except (OSError, ValueError) as error:  # missing, or not JSON
             raise CannotStart(f".chalice/config.json: {error}") from None
+        if self.stage not in stage_names(config):
+            raise CannotStart(f"no stage {self.stage!r} in .chalice/config.json (its stages: "
+                              f"{', '.join(stage_names(config))})")
+        # A configuration error is reported by _guarded, as every later one is.
+        refuse_shared_storage(config)
+        return function_deployments(config, self.stage)
 
     def _credentials(self, target: StageTarget) -> boto3.Session:
         self._step("credentials")
